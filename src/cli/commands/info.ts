@@ -1,0 +1,24 @@
+import type { Command } from 'commander';
+import { initBackend, runtimeInfo } from '../../runtime/backend.js';
+import { tlHome } from '../../util/paths.js';
+
+export function register(program: Command): void {
+  program
+    .command('info')
+    .description('print the tensor backend, versions, threads and cache directory')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { json?: boolean }) => {
+      await initBackend();
+      const info = { ...(await runtimeInfo()), cacheDir: tlHome() };
+      if (opts.json) {
+        console.log(JSON.stringify(info, null, 2));
+        return;
+      }
+      console.log(`backend     ${info.backend}${info.wasmSimd === null ? '' : info.wasmSimd ? ' (SIMD)' : ' (no SIMD)'}`);
+      console.log(`threads     ${info.threads}`);
+      console.log(`tfjs        ${info.tfjs}`);
+      console.log(`tfjs-node   ${info.tfjsNode ?? 'not installed (optional; wasm is used instead)'}`);
+      console.log(`node        ${info.node}`);
+      console.log(`cache dir   ${info.cacheDir}  (TL_HOME)`);
+    });
+}

@@ -1,0 +1,41 @@
+import { Command, CommanderError } from 'commander';
+import { TlError } from '../util/errors.js';
+import { setJsonLog } from '../reporting/progress.js';
+import { register as registerInfo } from './commands/info.js';
+
+/** Each command module adds its subcommand; the library does the work. */
+const COMMANDS: ((program: Command) => void)[] = [registerInfo];
+
+export function buildProgram(): Command {
+  const program = new Command('tl')
+    .description('Transfer learning and custom image classifiers for Node.js')
+    .option('--backend <name>', 'tensor backend: tensorflow (tfjs-node), wasm or cpu; default: the fastest that loads (env TL_BACKEND)')
+    .option('--log-json <file>', 'append one JSON object per epoch/batch event to FILE')
+    .showHelpAfterError()
+    .exitOverride();
+  program.hook('preAction', (cmd) => {
+    const opts = cmd.optsWithGlobals() as { backend?: string; logJson?: string };
+    if (opts.backend) process.env.TL_BACKEND = opts.backend;
+    setJsonLog(opts.logJson);
+  });
+  for (const register of COMMANDS) register(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode;
+      return;
+    }
+    if (err instanceof TlError) {
+      console.error(`tl: ${err.message}`);
+      process.exitCode = err.exitCode;
+      return;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,111 @@
+import * as tf from '@tensorflow/tfjs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { TlError } from '../util/errors.js';
+import { registerWasmKernels } from './wasm-kernels/index.js';
+
+export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
+export const BACKENDS: readonly BackendName[] = ['tensorflow', 'wasm', 'cpu'];
+
+const require = createRequire(import.meta.url);
+let chosen: BackendName | undefined;
+
+/** `--backend` beats `TL_BACKEND` beats auto-detection (tfjs-node, then wasm, then cpu). */
+export function requestedBackend(flag?: string): BackendName | undefined {
+  const raw = flag ?? process.env.TL_BACKEND;
+  if (!raw) return undefined;
+  const name = (raw === 'node' || raw === 'tfjs-node' ? 'tensorflow' : raw) as BackendName;
+  if (!BACKENDS.includes(name)) {
+    throw new TlError(`unknown backend "${raw}"; use one of ${BACKENDS.join(', ')} (--backend or TL_BACKEND)`);
+  }
+  return name;
+}
+
+async function tryTfjsNode(): Promise<boolean> {
+  try {
+    // Optional dependency: absent wherever libtensorflow could not be downloaded at install time.
+    await import('@tensorflow/tfjs-node' as string);
+    return tf.findBackend('tensorflow') !== undefined || tf.engine().registryFactory['tensorflow'] !== undefined;
+  } catch {
+    return false;
+  }
+}
+
+async function tryWasm(): Promise<boolean> {
+  try {
+    const wasm = await import('@tensorflow/tfjs-backend-wasm');
+    const dist = path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + path.sep;
+    wasm.setWasmPaths(dist);
+    registerWasmKernels();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function activate(name: BackendName): Promise<boolean> {
+  const available = name === 'tensorflow' ? await tryTfjsNode() : name === 'wasm' ? await tryWasm() : true;
+  if (!available) return false;
+  try {
+    return await tf.setBackend(name);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Pick and initialise the tensor backend once per process. An explicitly requested backend
+ * that cannot start is an error; auto-detection falls through to the next candidate.
+ */
+export async function initBackend(flag?: string): Promise<BackendName> {
+  const wanted = requestedBackend(flag);
+  if (chosen && (!wanted || wanted === chosen)) return chosen;
+  if (wanted) {
+    if (!(await activate(wanted))) {
+      throw new TlError(
+        wanted === 'tensorflow'
+          ? 'backend "tensorflow" is unavailable: @tensorflow/tfjs-node did not load; install it (npm i @tensorflow/tfjs-node) or use --backend wasm'
+          : `backend "${wanted}" failed to initialise; try --backend cpu`,
+      );
+    }
+    chosen = wanted;
+  } else {
+    for (const name of BACKENDS) {
+      if (await activate(name)) {
+        chosen = name;
+        break;
+      }
+    }
+  }
+  await tf.ready();
+  return chosen!;
+}
+
+export interface RuntimeInfo {
+  backend: string;
+  tfjs: string;
+  tfjsNode: string | null;
+  wasmSimd: boolean | null;
+  threads: number;
+  node: string;
+}
+
+export async function runtimeInfo(): Promise<RuntimeInfo> {
+  const backend = tf.getBackend();
+  let tfjsNode: string | null = null;
+  try {
+    tfjsNode = (require('@tensorflow/tfjs-node/package.json') as { version: string }).version;
+  } catch {
+    tfjsNode = null;
+  }
+  let wasmSimd: boolean | null = null;
+  let threads = 1;
+  if (backend === 'wasm') {
+    wasmSimd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) as boolean;
+    const wasm = await import('@tensorflow/tfjs-backend-wasm');
+    threads = wasm.getThreadsCount();
+  } else if (backend === 'tensorflow') {
+    threads = (await import('node:os')).cpus().length;
+  }
+  return { backend, tfjs: tf.version.tfjs, tfjsNode, wasmSimd, threads, node: process.version };
+}

@@ -1,0 +1,22 @@
+import path from 'node:path';
+import os from 'node:os';
+import { mkdtempSync, existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Real data and weights live beside the checkout (`../shared`), or where TL_SHARED points. */
+export const sharedDir = process.env.TL_SHARED ? path.resolve(process.env.TL_SHARED) : path.resolve(repoRoot, '..', 'shared');
+
+export function shared(...parts: string[]): string {
+  const p = path.join(sharedDir, ...parts);
+  if (!existsSync(p)) throw new Error(`test data missing: ${p} (tests expect ../shared beside the checkout, or TL_SHARED)`);
+  return p;
+}
+
+export function tempDir(prefix = 'tl-test-'): string {
+  return mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** The compiled CLI, as a user runs it after `npm install`. */
+export const tlBin = path.join(repoRoot, 'bin', 'tl.js');
