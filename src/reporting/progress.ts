@@ -1,5 +1,6 @@
 import cliProgress from 'cli-progress';
 import { appendFileSync } from 'node:fs';
+import { fileError } from '../util/errors.js';
 
 /**
  * Progress for people and machines: a bar with ETA on a terminal, a plain line every few
@@ -20,12 +21,24 @@ export interface ProgressOptions {
   /** Where plain lines and bars go; stderr keeps stdout clean for --json. */
   stream?: NodeJS.WriteStream;
   quiet?: boolean;
+  /** Plain (non-TTY) output: at most one line per this many ms (default 5000; 0 = every tick). */
+  intervalMs?: number;
 }
 
 let jsonLogFile: string | undefined;
 
-/** Route structured progress events to a file, one JSON object per line. */
+/**
+ * Route structured progress events to a file, one JSON object per line. The file is opened for
+ * append at once, so an unwritable path fails before any work starts rather than mid-training.
+ */
 export function setJsonLog(file: string | undefined): void {
+  if (file) {
+    try {
+      appendFileSync(file, '');
+    } catch (err) {
+      throw fileError(file, `cannot be written (${(err as NodeJS.ErrnoException).code ?? 'error'})`, 'pass a writable path to --log-json');
+    }
+  }
   jsonLogFile = file;
 }
 
@@ -77,18 +90,24 @@ export function createProgress(opts: ProgressOptions): Progress {
     };
   }
 
+  const interval = opts.intervalMs ?? 5000;
   let lastPrint = start;
+  let printed = false;
+  const line = (now: number) => {
+    const elapsed = (now - start) / 1000;
+    const eta = current > 0 ? (elapsed / current) * Math.max(0, opts.total - current) : Number.NaN;
+    const values = formatValues(last);
+    stream.write(`${opts.label}: ${current}/${opts.total}${opts.unit ? ` ${opts.unit}` : ''} ETA ${formatSeconds(eta)}${values ? `  ${values}` : ''}\n`);
+    lastPrint = now;
+    printed = true;
+  };
   return {
     tick(n = 1, values) {
       current += n;
       if (values) last = values;
       const now = Date.now();
-      if (!quiet && now - lastPrint >= 5000) {
-        lastPrint = now;
-        const elapsed = (now - start) / 1000;
-        const eta = (elapsed / current) * (opts.total - current);
-        stream.write(`${opts.label}: ${current}/${opts.total} ${opts.unit ?? ''} ETA ${formatSeconds(eta)} ${formatValues(last)}\n`);
-      }
+      // Long loops end on a complete line; short ones (under one interval) stay silent.
+      if (!quiet && (now - lastPrint >= interval || (printed && current >= opts.total))) line(now);
     },
     done(summary) {
       if (!quiet && summary) stream.write(summary + '\n');

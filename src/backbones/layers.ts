@@ -1,0 +1,43 @@
+import * as tf from '@tensorflow/tfjs';
+import { Rng } from '../util/rng.js';
+import { TlError } from '../util/errors.js';
+import type { BuildOptions, InputShape } from './types.js';
+
+/**
+ * Keras' default kernel initialiser (glorot_uniform), seeded per layer from one Rng so that
+ * a randomly initialised backbone is the same on every run with the same seed.
+ */
+export class SeededGlorot {
+  private readonly rng: Rng;
+
+  constructor(seed = 0) {
+    this.rng = new Rng(seed);
+  }
+
+  next(): ReturnType<typeof tf.initializers.glorotUniform> {
+    return tf.initializers.glorotUniform({ seed: this.rng.int(2 ** 31 - 1) });
+  }
+}
+
+/** Keras BatchNormalization defaults (epsilon 1e-3, momentum 0.99), which tfjs shares. */
+export function batchNorm(name: string): tf.layers.Layer {
+  return tf.layers.batchNormalization({ axis: -1, name });
+}
+
+/** Refuses inputs the architecture cannot take, as Keras' obtain_input_shape does. */
+export function checkInputShape(
+  backbone: string,
+  opts: BuildOptions,
+  minSize: number,
+  topSize: number,
+): InputShape {
+  const [h, w, c] = opts.inputShape;
+  if (c !== 3) throw new TlError(`${backbone}: input must have 3 channels, got ${c}`);
+  if (h < minSize || w < minSize) {
+    throw new TlError(`${backbone}: input ${h}x${w} is smaller than the minimum ${minSize}x${minSize}; use a larger --input-size`);
+  }
+  if (opts.includeTop && (h !== topSize || w !== topSize)) {
+    throw new TlError(`${backbone}: the classifier top needs a ${topSize}x${topSize} input, got ${h}x${w}; drop the top or resize`);
+  }
+  return [h, w, c];
+}

@@ -1,0 +1,145 @@
+import * as tf from '@tensorflow/tfjs';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { readModelArtifacts } from '../artifacts/layers-io.js';
+import { fileError } from '../util/errors.js';
+import { sha256, sha256File } from '../util/hash.js';
+import type { Dataset as H5Dataset, File as H5File, Group as H5Group } from 'h5wasm/node';
+
+export interface StoredWeight {
+  shape: number[];
+  values: Float32Array;
+}
+
+/**
+ * The weights of a file, addressed the way Keras addresses them: layer name, then weight name
+ * (`kernel`, `depthwise_kernel`, `gamma`, ...). Positions in the file do not matter.
+ */
+export interface WeightsFile {
+  /** The file or folder the user pointed at, for error messages. */
+  source: string;
+  format: 'keras-h5' | 'tfjs-layers';
+  layers: Map<string, Map<string, StoredWeight>>;
+  /** sha256 of the .h5 file, or of the concatenated tfjs weight shards in manifest order. */
+  sha256: string;
+}
+
+/** `conv1/kernel:0` or `model/conv1/kernel` -> `kernel`. */
+export function weightBaseName(name: string): string {
+  return name.split('/').pop()!.replace(/:\d+$/, '');
+}
+
+function addWeight(layers: WeightsFile['layers'], layer: string, weight: string, stored: StoredWeight): void {
+  let entry = layers.get(layer);
+  if (!entry) layers.set(layer, (entry = new Map()));
+  entry.set(weight, stored);
+}
+
+/** A path to a .h5 file, a tfjs model folder or its model.json. */
+export async function readWeightsFile(file: string): Promise<WeightsFile> {
+  let stat;
+  try {
+    stat = await fs.stat(file);
+  } catch {
+    throw fileError(file, 'not found', 'pass a Keras .h5 weights file, a TensorFlow.js model folder or model.json');
+  }
+  if (stat.isDirectory()) return readTfjsWeights(path.join(file, 'model.json'), file);
+  if (file.endsWith('.json')) return readTfjsWeights(file, file);
+  return readKerasH5Weights(file);
+}
+
+async function readTfjsWeights(modelJson: string, source: string): Promise<WeightsFile> {
+  const artifacts = await readModelArtifacts(modelJson);
+  const specs = artifacts.weightSpecs ?? [];
+  const data = artifacts.weightData as ArrayBuffer;
+  const named = tf.io.decodeWeights(data, specs);
+  const layers: WeightsFile['layers'] = new Map();
+  for (const spec of specs) {
+    const tensor = named[spec.name]!;
+    // `<layer>/<weight>`, possibly under enclosing model scopes: the layer is the segment before the weight.
+    const parts = spec.name.split('/');
+    if (parts.length < 2) throw fileError(modelJson, `weight "${spec.name}" is not named <layer>/<weight>`, 'save the model with tfjs or the tfjs converter');
+    addWeight(layers, parts[parts.length - 2]!, weightBaseName(spec.name), {
+      shape: tensor.shape,
+      values: tensor.dtype === 'float32' ? (tensor.dataSync() as Float32Array) : Float32Array.from(tensor.dataSync()),
+    });
+    tensor.dispose();
+  }
+  return { source, format: 'tfjs-layers', layers, sha256: sha256(new Uint8Array(data)) };
+}
+
+const HDF5_SIGNATURE = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+/** h5wasm does not fail on opening a non-HDF5 file, only later and obscurely: check first. */
+async function hasHdf5Signature(file: string): Promise<boolean> {
+  const handle = await fs.open(file, 'r');
+  try {
+    // The superblock sits at 0 or, after a user block, at 512, 1024, 2048, ...
+    for (let offset = 0; offset <= 65536; offset = offset === 0 ? 512 : offset * 2) {
+      const head = Buffer.alloc(8);
+      const { bytesRead } = await handle.read(head, 0, 8, offset);
+      if (bytesRead < 8) return false;
+      if (head.equals(HDF5_SIGNATURE)) return true;
+    }
+    return false;
+  } finally {
+    await handle.close();
+  }
+}
+
+type H5Module = typeof import('h5wasm/node').default;
+
+let h5Ready: Promise<H5Module> | undefined;
+
+/** h5wasm, initialised once (its wasm module loads asynchronously). */
+export async function h5(): Promise<H5Module> {
+  h5Ready ??= (async () => {
+    const mod = (await import('h5wasm/node')).default;
+    await mod.ready;
+    return mod;
+  })();
+  return h5Ready;
+}
+
+function stringListAttr(group: H5Group, name: string): string[] {
+  const attr = group.attrs[name];
+  if (!attr) return [];
+  const value = attr.value as unknown;
+  if (typeof value === 'string') return [value];
+  if (Array.isArray(value)) return value.map(String);
+  return []; // an empty numeric attr: a layer without weights
+}
+
+/**
+ * A Keras `save_weights` HDF5 file (keras.applications layout): root attr `layer_names`, one group
+ * per layer with attr `weight_names`, datasets at `<layer>/<weight name>`. A whole-model .h5
+ * (`model.save`) keeps the same layout under `model_weights`.
+ */
+async function readKerasH5Weights(file: string): Promise<WeightsFile> {
+  if (!(await hasHdf5Signature(file))) {
+    throw fileError(file, 'is not an HDF5 file', 'pass a Keras .h5 weights file or a TensorFlow.js model folder');
+  }
+  const h5wasm = await h5();
+  const f: H5File = new h5wasm.File(path.resolve(file), 'r');
+  try {
+    const root = (f.attrs['layer_names'] ? f : f.get('model_weights')) as H5Group | null;
+    if (!root || !root.attrs['layer_names']) {
+      throw fileError(file, 'has no Keras layer_names attribute', 'save it with Keras model.save_weights(...h5) (Keras 3 .weights.h5 files are not supported)');
+    }
+    const layers: WeightsFile['layers'] = new Map();
+    for (const layerName of stringListAttr(root, 'layer_names')) {
+      const group = root.get(layerName) as H5Group | null;
+      if (!group) throw fileError(file, `layer group "${layerName}" listed in layer_names is missing`, 'the file is damaged; fetch it again');
+      for (const weightName of stringListAttr(group, 'weight_names')) {
+        const dataset = group.get(weightName) as H5Dataset | null;
+        if (!dataset) throw fileError(file, `dataset ${layerName}/${weightName} is missing`, 'the file is damaged; fetch it again');
+        const value = dataset.value as unknown;
+        const values = value instanceof Float32Array ? value : Float32Array.from(value as ArrayLike<number>);
+        addWeight(layers, layerName, weightBaseName(weightName), { shape: [...dataset.shape!], values });
+      }
+    }
+    return { source: file, format: 'keras-h5', layers, sha256: await sha256File(file) };
+  } finally {
+    f.close();
+  }
+}

@@ -1,0 +1,40 @@
+import type { Command } from 'commander';
+import type { Evaluation } from '../../artifacts/run.js';
+import { evaluateRun, openRun, type Misclassified } from '../../training/predict.js';
+import { formatEvaluation } from './custom.js';
+
+/** Rows = true class, columns = predicted, with the class names as headers. */
+export function formatConfusion(e: Evaluation): string {
+  const names = e.perClass.map((c) => c.label);
+  const width = Math.max(5, ...names.map((n) => n.length), ...e.confusion.flat().map((v) => String(v).length));
+  const header = `${'true\\pred'.padEnd(width)}  ${names.map((n) => n.padStart(width)).join(' ')}`;
+  const rows = e.confusion.map((row, i) => `${names[i]!.padEnd(width)}  ${row.map((v) => String(v).padStart(width)).join(' ')}`);
+  return [header, ...rows].join('\n');
+}
+
+function formatMisclassified(list: Misclassified[]): string {
+  if (list.length === 0) return 'misclassified: none';
+  return [`misclassified (${list.length}):`, ...list.map((m) => `  ${m.file}: ${m.label} -> ${m.predicted} @ ${(m.confidence * 100).toFixed(2)}%`)].join('\n');
+}
+
+export function register(program: Command): void {
+  program
+    .command('evaluate')
+    .description('score a run on a folder of labelled images: accuracy, per-class precision/recall/F1, confusion, mistakes')
+    .argument('<run>', 'run directory')
+    .argument('<data-dir>', 'one sub-folder per class, named like the run\'s classes (or a dataset with a test/ sub-tree)')
+    .option('--json', 'machine-readable output')
+    .action(async (runDir: string, dataDir: string, flags: { json?: boolean }) => {
+      const run = await openRun(runDir);
+      const result = await evaluateRun(run, dataDir);
+      run.model.dispose();
+      if (flags.json) {
+        console.log(JSON.stringify({ run: run.dir, data: dataDir, images: result.count, ...result }, null, 2));
+        return;
+      }
+      for (const s of result.skipped) console.error(`skipped ${s.file}: ${s.reason}`);
+      console.log(formatEvaluation(result.evaluation));
+      console.log(formatConfusion(result.evaluation));
+      console.log(formatMisclassified(result.misclassified));
+    });
+}

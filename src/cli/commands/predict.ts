@@ -1,0 +1,29 @@
+import type { Command } from 'commander';
+import { expandImagePaths, formatRanked, openRun, predictFiles } from '../../training/predict.js';
+import { parseInteger } from './custom.js';
+
+export function register(program: Command): void {
+  program
+    .command('predict')
+    .description('classify images with a trained run (transfer, finetune or custom)')
+    .argument('<run>', 'run directory written by tl train, tl finetune or tl custom train')
+    .argument('<images...>', 'image files or folders of images')
+    .option('--top-k <k>', 'how many classes to list per image', parseInteger, 3)
+    .option('--json', 'machine-readable output')
+    .action(async (runDir: string, inputs: string[], flags: { topK: number; json?: boolean }) => {
+      const run = await openRun(runDir);
+      const files = await expandImagePaths(inputs);
+      const { predictions, skipped } = await predictFiles(run, files, { topK: flags.topK });
+      run.model.dispose();
+      if (flags.json) {
+        console.log(JSON.stringify({ run: run.dir, predictions, skipped }, null, 2));
+      } else {
+        for (const p of predictions) {
+          console.log(p.file);
+          for (const r of p.top) console.log(`  ${formatRanked(r)}`);
+        }
+        for (const s of skipped) console.error(`skipped ${s.file}: ${s.reason}`);
+      }
+      if (predictions.length === 0) process.exitCode = 1;
+    });
+}

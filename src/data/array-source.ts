@@ -1,0 +1,43 @@
+import * as tf from '@tensorflow/tfjs';
+import { Rng } from '../util/rng.js';
+import type { Batch, BatchSource } from '../training/loop.js';
+
+/** Grayscale images held as bytes (count*h*w), turned into float batches only when needed. */
+export interface ByteImages {
+  images: Uint8Array;
+  labels: Uint8Array;
+  height: number;
+  width: number;
+}
+
+export interface PixelScaling {
+  scale: number;
+  offset: number;
+}
+
+/**
+ * A BatchSource over the rows `rows` of `data`. Pixels become `p * scale + offset` one batch at a
+ * time, so 100k images cost 100k*784 bytes, not four times that in floats.
+ */
+export function byteImageSource(data: ByteImages, rows: ArrayLike<number>, scaling: PixelScaling): BatchSource {
+  const pixels = data.height * data.width;
+  return {
+    size: rows.length,
+    async *batches(batchSize: number, epochSeed?: number): AsyncIterable<Batch> {
+      const order = Int32Array.from(rows);
+      if (epochSeed !== undefined) new Rng(epochSeed).shuffle(order as unknown as number[]);
+      for (let start = 0; start < order.length; start += batchSize) {
+        const n = Math.min(batchSize, order.length - start);
+        const x = new Float32Array(n * pixels);
+        const y = new Int32Array(n);
+        for (let i = 0; i < n; i++) {
+          const row = order[start + i]!;
+          const src = data.images.subarray(row * pixels, (row + 1) * pixels);
+          for (let p = 0; p < pixels; p++) x[i * pixels + p] = src[p]! * scaling.scale + scaling.offset;
+          y[i] = data.labels[row]!;
+        }
+        yield { x: tf.tensor4d(x, [n, data.height, data.width, 1]), y: tf.tensor1d(y, 'int32') };
+      }
+    },
+  };
+}

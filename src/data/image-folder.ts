@@ -1,0 +1,239 @@
+import * as tf from '@tensorflow/tfjs';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { glob } from 'glob';
+import { fileError } from '../util/errors.js';
+import { Rng } from '../util/rng.js';
+import { stratifiedSplit } from './datasets.js';
+import { isImageFile, type DecodedImage } from './images.js';
+import { imagesToTensor, loadImageFor } from './preprocess.js';
+import type { PreprocessingConfig } from '../artifacts/run.js';
+import type { Batch, BatchSource } from '../training/loop.js';
+
+/** One labelled image file. */
+export interface ImageSample {
+  file: string;
+  label: number;
+}
+
+export interface SkippedFile {
+  file: string;
+  reason: string;
+}
+
+/** The images of one folder tree, split for training. */
+export interface ImageFolderData {
+  root: string;
+  classNames: string[];
+  train: ImageSample[];
+  val: ImageSample[];
+  /** The test/ sub-tree when there is one, else the validation split. */
+  test: ImageSample[];
+  /** Human-readable description of where each split came from. */
+  split: string;
+  /** Files found but not usable as images (by extension); decoding failures are added later. */
+  skipped: SkippedFile[];
+}
+
+const VAL_DIRS = ['val', 'validation', 'valid'];
+
+/** Decoding is I/O plus libvips work on the thread pool; a few at a time keeps both cores busy. */
+export const DECODE_CONCURRENCY = 4;
+
+async function requireDirectory(dir: string): Promise<void> {
+  let stat;
+  try {
+    stat = await fs.stat(dir);
+  } catch {
+    throw fileError(dir, 'does not exist', 'pass a folder with one sub-folder of images per class');
+  }
+  if (!stat.isDirectory()) throw fileError(dir, 'is not a directory', 'pass a folder with one sub-folder of images per class');
+}
+
+async function subdirectories(dir: string): Promise<string[]> {
+  const entries = await fs.readdir(dir, { withFileTypes: true });
+  return entries
+    .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+    .map((e) => e.name)
+    .sort();
+}
+
+/**
+ * Images under `dir`, one class per sub-folder (sorted names = label indices). With `classNames`
+ * given, the sub-folders must be among them (a validation or test tree uses the training classes).
+ */
+export async function scanClassFolders(
+  dir: string,
+  classNames?: readonly string[],
+): Promise<{ classNames: string[]; samples: ImageSample[]; skipped: SkippedFile[] }> {
+  await requireDirectory(dir);
+  const found = await subdirectories(dir);
+  if (found.length === 0) {
+    const loose = (await fs.readdir(dir)).filter(isImageFile).length;
+    throw fileError(
+      dir,
+      loose > 0 ? `holds ${loose} images but no class sub-folders` : 'is empty (no class sub-folders)',
+      'put each class in its own sub-folder, e.g. DIR/cat/*.jpg and DIR/dog/*.jpg',
+    );
+  }
+  const names = classNames ? [...classNames] : found;
+  if (!classNames && names.length < 2) {
+    throw fileError(dir, `has only one class (${names[0]})`, 'a classifier needs at least two class sub-folders');
+  }
+  const unknown = found.filter((c) => !names.includes(c));
+  if (unknown.length > 0) {
+    throw fileError(dir, `has class folders the model does not know: ${unknown.join(', ')}`, `the classes are ${names.join(', ')}`);
+  }
+  const samples: ImageSample[] = [];
+  const skipped: SkippedFile[] = [];
+  for (const name of found) {
+    const classDir = path.join(dir, name);
+    const files = (await glob('**/*', { cwd: classDir, nodir: true, dot: false, absolute: true })).sort();
+    const images = files.filter(isImageFile);
+    for (const file of files) if (!isImageFile(file)) skipped.push({ file, reason: 'not an image file (extension)' });
+    if (images.length === 0) {
+      throw fileError(classDir, 'has no image files', 'add .jpg/.png/.webp/.gif/.tiff/.avif images or remove the folder');
+    }
+    const label = names.indexOf(name);
+    for (const file of images) samples.push({ file, label });
+  }
+  return { classNames: names, samples, skipped };
+}
+
+async function firstExisting(root: string, names: string[]): Promise<string | undefined> {
+  for (const name of names) {
+    const candidate = path.join(root, name);
+    if ((await fs.stat(candidate).catch(() => undefined))?.isDirectory()) return candidate;
+  }
+  return undefined;
+}
+
+/** Split `samples` into train/validation keeping each class's share, reproducibly from `seed`. */
+function splitSamples(samples: ImageSample[], fraction: number, seed: number): { train: ImageSample[]; val: ImageSample[] } {
+  if (fraction <= 0) return { train: samples, val: [] };
+  const { train, test } = stratifiedSplit(
+    samples.map((s) => s.label),
+    fraction,
+    seed,
+  );
+  return { train: Array.from(train, (i) => samples[i]!), val: Array.from(test, (i) => samples[i]!) };
+}
+
+/**
+ * Open an image folder for training: either DIR/<class>/... (split into train/validation here,
+ * test = validation) or explicit DIR/train, DIR/val|validation, DIR/test sub-trees.
+ */
+export async function openImageFolder(dir: string, opts: { valSplit: number; seed: number }): Promise<ImageFolderData> {
+  const root = path.resolve(dir);
+  await requireDirectory(root);
+  const trainDir = await firstExisting(root, ['train']);
+  if (!trainDir) {
+    const { classNames, samples, skipped } = await scanClassFolders(root);
+    const { train, val } = splitSamples(samples, opts.valSplit, opts.seed);
+    const split = `class folders, ${Math.round(opts.valSplit * 100)}% validation (stratified, seed ${opts.seed}); test = validation`;
+    return { root, classNames, train, val, test: val, split, skipped };
+  }
+  const scanned = await scanClassFolders(trainDir);
+  const skipped = [...scanned.skipped];
+  const valDir = await firstExisting(root, VAL_DIRS);
+  const testDir = await firstExisting(root, ['test']);
+  let train = scanned.samples;
+  let val: ImageSample[];
+  const parts: string[] = ['train/'];
+  if (valDir) {
+    const v = await scanClassFolders(valDir, scanned.classNames);
+    val = v.samples;
+    skipped.push(...v.skipped);
+    parts.push(`${path.basename(valDir)}/`);
+  } else {
+    ({ train, val } = splitSamples(scanned.samples, opts.valSplit, opts.seed));
+    parts.push(`${Math.round(opts.valSplit * 100)}% of train/ as validation (stratified, seed ${opts.seed})`);
+  }
+  let test = val;
+  if (testDir) {
+    const t = await scanClassFolders(testDir, scanned.classNames);
+    test = t.samples;
+    skipped.push(...t.skipped);
+    parts.push('test/');
+  } else {
+    parts.push('test = validation');
+  }
+  return { root, classNames: scanned.classNames, train, val, test, split: parts.join(', '), skipped };
+}
+
+/** Run `fn` over `items` with at most `limit` in flight; results keep the input order. */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+/** Decode `samples` for a model input; unreadable files go to `skipped` and drop out. */
+export async function decodeSamples(
+  samples: readonly ImageSample[],
+  inputShape: readonly [number, number, number],
+  skipped: Map<string, string>,
+): Promise<{ sample: ImageSample; image: DecodedImage }[]> {
+  const decoded = await mapLimit(samples, DECODE_CONCURRENCY, async (sample) => {
+    const result = await loadImageFor(sample.file, inputShape);
+    if (!result.ok) skipped.set(sample.file, result.reason);
+    return result.ok ? { sample, image: result.image } : undefined;
+  });
+  return decoded.filter((d): d is { sample: ImageSample; image: DecodedImage } => d !== undefined);
+}
+
+/**
+ * A BatchSource that decodes and preprocesses images a batch at a time (the next batch decodes
+ * while the current one trains), so memory holds two batches, never the folder.
+ * Unreadable files are skipped and recorded in `skipped` (file -> reason).
+ */
+export class ImageBatchSource implements BatchSource {
+  constructor(
+    readonly samples: readonly ImageSample[],
+    readonly inputShape: readonly [number, number, number],
+    readonly preprocessing: PreprocessingConfig,
+    readonly skipped: Map<string, string> = new Map(),
+  ) {}
+
+  get size(): number {
+    return this.samples.length;
+  }
+
+  async *batches(batchSize: number, epochSeed?: number): AsyncIterable<Batch> {
+    const order = this.samples.filter((s) => !this.skipped.has(s.file));
+    if (epochSeed !== undefined) new Rng(epochSeed).shuffle(order);
+    const chunks: ImageSample[][] = [];
+    for (let i = 0; i < order.length; i += batchSize) chunks.push(order.slice(i, i + batchSize));
+    let pending = chunks.length > 0 ? decodeSamples(chunks[0]!, this.inputShape, this.skipped) : undefined;
+    for (let c = 0; c < chunks.length; c++) {
+      const decoded = await pending!;
+      pending = c + 1 < chunks.length ? decodeSamples(chunks[c + 1]!, this.inputShape, this.skipped) : undefined;
+      if (decoded.length === 0) continue;
+      yield {
+        x: imagesToTensor(decoded.map((d) => d.image), this.preprocessing),
+        y: tf.tensor1d(decoded.map((d) => d.sample.label), 'int32'),
+      };
+    }
+  }
+}
+
+/** Fails with one line when a class lost all its images to decoding errors. */
+export function requireEveryClass(samples: readonly ImageSample[], skipped: Map<string, string>, classNames: readonly string[], root: string): void {
+  const usable = new Array<number>(classNames.length).fill(0);
+  for (const s of samples) if (!skipped.has(s.file)) usable[s.label]!++;
+  const empty = classNames.findIndex((_, k) => usable[k] === 0 && samples.some((s) => s.label === k));
+  if (empty < 0) return;
+  const example = samples.find((s) => s.label === empty)!;
+  throw fileError(
+    root,
+    `class "${classNames[empty]}" has no readable image (e.g. ${path.relative(root, example.file)}: ${skipped.get(example.file)})`,
+    'replace its files with readable JPEG/PNG/WebP/GIF/TIFF/AVIF images',
+  );
+}

@@ -1,0 +1,79 @@
+import sharp from 'sharp';
+import path from 'node:path';
+
+/** File extensions tl reads as images (what sharp decodes in its prebuilt binaries). */
+export const IMAGE_EXTENSIONS = ['jpg', 'jpeg', 'png', 'webp', 'gif', 'tif', 'tiff', 'avif'] as const;
+
+/**
+ * A decoded image larger than this many input pixels is refused before decoding, so a
+ * 20000x20000 file fails with a reason instead of allocating gigabytes.
+ */
+export const DEFAULT_MAX_INPUT_PIXELS = 50_000_000;
+
+export function isImageFile(file: string): boolean {
+  const ext = path.extname(file).slice(1).toLowerCase();
+  return (IMAGE_EXTENSIONS as readonly string[]).includes(ext);
+}
+
+/** 8-bit pixels in height x width x channels order, as every tl model consumes them. */
+export interface DecodedImage {
+  data: Uint8Array;
+  height: number;
+  width: number;
+  channels: 1 | 3;
+}
+
+export interface DecodeOptions {
+  /** Output [height, width]; the image is stretched to it (Keras `load_img(target_size)` does the same). */
+  size: [number, number];
+  /** 3 = sRGB, 1 = luminance. */
+  channels: 1 | 3;
+  maxInputPixels?: number;
+}
+
+/**
+ * Decode one image file (or its bytes) into 8-bit sRGB (or gray) pixels of a fixed size.
+ * EXIF orientation is applied; alpha is flattened onto white (transparent regions look like
+ * paper, not like black ink); CMYK, 16-bit, palette and grayscale inputs all come out as
+ * plain 8-bit channels.
+ */
+export async function decodeImage(input: string | Buffer, opts: DecodeOptions): Promise<DecodedImage> {
+  const [height, width] = opts.size;
+  let pipeline = sharp(input, {
+    limitInputPixels: opts.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS,
+    failOn: 'error',
+    pages: 1,
+  })
+    .rotate()
+    .flatten({ background: '#ffffff' })
+    .resize(width, height, { fit: 'fill', kernel: 'lanczos3' });
+  pipeline = opts.channels === 1 ? pipeline.toColourspace('b-w') : pipeline.toColourspace('srgb');
+  const { data, info } = await pipeline.toFormat('raw', { depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+  if (info.channels !== opts.channels || info.width !== width || info.height !== height || data.length !== width * height * opts.channels) {
+    throw new Error(`decoded to ${info.width}x${info.height}x${info.channels}, expected ${width}x${height}x${opts.channels}`);
+  }
+  return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), height, width, channels: opts.channels };
+}
+
+/** Why sharp could not read a file, in a few words fit for a "skipped" list. */
+export function decodeFailureReason(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  if (/pixel limit/i.test(message)) return 'image is larger than the input pixel limit';
+  if (/unsupported image format/i.test(message)) return 'not an image (unsupported format)';
+  if (/premature end|truncated|VipsJpeg: .*end of/i.test(message)) return 'truncated or corrupt image data';
+  return message.split('\n')[0]!.replace(/^Error: /, '').slice(0, 200);
+}
+
+export type DecodeResult = { ok: true; image: DecodedImage } | { ok: false; reason: string };
+
+/** Like decodeImage, but a bad file becomes a reason instead of an exception. */
+export async function tryDecodeImage(input: string | Buffer, opts: DecodeOptions): Promise<DecodeResult> {
+  try {
+    return { ok: true, image: await decodeImage(input, opts) };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return { ok: false, reason: 'file not found' };
+    if (code === 'EACCES') return { ok: false, reason: 'permission denied' };
+    return { ok: false, reason: decodeFailureReason(err) };
+  }
+}

@@ -1,0 +1,57 @@
+import * as tf from '@tensorflow/tfjs';
+
+/**
+ * The transfer-learning classifier put on a frozen base's feature map:
+ * GlobalAveragePooling2D -> Dense(units, ReLU) -> Dense(classes, softmax), as in the Keras
+ * transfer-learning guide. It is trained alone on cached features, then joined to the base.
+ */
+export interface HeadOptions {
+  /** [height, width, channels] of the base's feature map. */
+  featureShape: number[];
+  classes: number;
+  units?: number;
+  seed?: number;
+}
+
+export const HEAD_UNITS = 1024;
+
+/** Layer names in the joined model; `head_` keeps them apart from any backbone's names. */
+const NAMES = { pool: 'head_pool', hidden: 'head_dense', output: 'head_predictions' } as const;
+
+export function buildHead(opts: HeadOptions): tf.LayersModel {
+  const seed = opts.seed ?? 1;
+  const input = tf.input({ shape: opts.featureShape, name: 'head_input' });
+  let x = tf.layers.globalAveragePooling2d({ name: NAMES.pool }).apply(input) as tf.SymbolicTensor;
+  x = tf.layers
+    .dense({
+      units: opts.units ?? HEAD_UNITS,
+      activation: 'relu',
+      kernelInitializer: tf.initializers.glorotUniform({ seed }),
+      name: NAMES.hidden,
+    })
+    .apply(x) as tf.SymbolicTensor;
+  const output = tf.layers
+    .dense({
+      units: opts.classes,
+      activation: 'softmax',
+      kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }),
+      name: NAMES.output,
+    })
+    .apply(x) as tf.SymbolicTensor;
+  return tf.model({ inputs: input, outputs: output, name: 'head' });
+}
+
+/**
+ * One flat layers model: the base's layers followed by the head's (sharing their weights), so
+ * stock `tf.loadLayersModel` reads the saved run without knowing about heads. The base layers
+ * keep `trainable = false` in the saved topology; fine-tuning turns them back on.
+ */
+export function joinBaseAndHead(base: tf.LayersModel, head: tf.LayersModel, name: string): tf.LayersModel {
+  for (const layer of base.layers) layer.trainable = false;
+  let x = base.outputs[0]!;
+  for (const layer of head.layers) {
+    if (layer.getClassName() === 'InputLayer') continue;
+    x = layer.apply(x) as tf.SymbolicTensor;
+  }
+  return tf.model({ inputs: base.inputs, outputs: x, name });
+}

@@ -1,0 +1,176 @@
+import path from 'node:path';
+import sharp from 'sharp';
+import type { EpochRecord, Evaluation, PredictionRecord, RunConfig, RunMetrics } from '../artifacts/run.js';
+import { RunDir } from '../artifacts/run.js';
+import { exists, writeFileAtomic } from '../util/atomic.js';
+import { confusionSpec, curvesSpec } from './charts.js';
+import { mostConfusedPairs, pickMisclassified, pickSamples } from './analysis.js';
+import { runFacts, formatDuration } from './facts.js';
+import { composeGrid, loadThumbnails, type SampleLoader } from './grids.js';
+import { figure, page, scoreCell, section, table, numHeader, escapeHtml, type Cell, type FigureImage } from './html.js';
+import { renderVegaLite, type TopLevelSpec } from './vega.js';
+import { defaultSampleLoader } from './samples.js';
+
+export interface ReportOptions {
+  /** How a prediction's picture is found; default: the photo file, or the dataset sample in the tl cache. */
+  loadSample?: SampleLoader;
+  /** Misclassified samples shown at most. */
+  maxMisclassified?: number;
+}
+
+export interface ReportResult {
+  /** Path of report.html */
+  html: string;
+  /** Paths of the figure PNGs beside it */
+  pngs: string[];
+}
+
+/** The figures a complete run's report holds, in page order. */
+export const REPORT_FIGURES = ['curves', 'confusion', 'samples', 'misclassified'] as const;
+
+interface RunFiles {
+  config: RunConfig;
+  labels: string[];
+  history?: EpochRecord[];
+  metrics?: RunMetrics;
+  predictions?: PredictionRecord[];
+}
+
+async function optional<T>(run: RunDir, name: 'history' | 'metrics' | 'predictions', read: () => Promise<T>): Promise<T | undefined> {
+  return (await exists(run.file(name))) ? read() : undefined;
+}
+
+async function readRunFiles(runDir: string): Promise<RunFiles> {
+  const run = await RunDir.open(runDir);
+  return {
+    config: await run.config(),
+    labels: await run.labels(),
+    history: await optional(run, 'history', () => run.history()),
+    metrics: await optional(run, 'metrics', () => run.metrics()),
+    predictions: await optional(run, 'predictions', () => run.predictions()),
+  };
+}
+
+async function chartFigure(name: string, caption: string, spec: TopLevelSpec): Promise<{ fig: FigureImage; png: Buffer }> {
+  const chart = await renderVegaLite(spec);
+  return { fig: { name, caption, mime: 'image/svg+xml', data: chart.svg, width: chart.width, height: chart.height }, png: chart.png };
+}
+
+async function gridFigure(
+  name: string,
+  caption: string,
+  records: PredictionRecord[],
+  labels: string[],
+  load: SampleLoader,
+): Promise<{ fig: FigureImage; png: Buffer; missing: number }> {
+  const { thumbs, missing } = await loadThumbnails(records, load);
+  const png = await composeGrid(records, thumbs, { title: caption, labels });
+  const { width = 0, height = 0 } = await sharp(png).metadata();
+  return { fig: { name, caption, mime: 'image/png', data: png, width, height }, png, missing };
+}
+
+function percent(x: number, digits = 1): string {
+  return `${(x * 100).toFixed(digits)}%`;
+}
+
+function perClassTable(test: Evaluation): string {
+  const rows: Cell[][] = test.perClass.map((c) => [c.label, scoreCell(c.precision), scoreCell(c.recall), scoreCell(c.f1), c.support]);
+  const total = test.perClass.reduce((a, c) => a + c.support, 0);
+  const mean = (key: 'precision' | 'recall' | 'f1', weighted: boolean): Cell => {
+    const value = test.perClass.reduce((a, c) => a + c[key] * (weighted ? c.support / total : 1 / test.perClass.length), 0);
+    return { html: value.toFixed(3), className: 'num' };
+  };
+  for (const weighted of [false, true]) {
+    const name = weighted ? 'weighted average' : 'macro average';
+    rows.push([name, mean('precision', weighted), mean('recall', weighted), mean('f1', weighted), total]);
+  }
+  const headers = ['class', numHeader('precision'), numHeader('recall'), numHeader('F1'), numHeader('support')];
+  const averages = test.perClass.length;
+  return table(headers, rows, { className: 'per-class', rowClass: (i) => (i >= averages ? 'avg' : undefined) });
+}
+
+function confusedPairsTable(test: Evaluation, labels: string[]): string {
+  const pairs = mostConfusedPairs(test.confusion, labels, 12);
+  if (pairs.length === 0) return '<p class="note">No confusions: every test sample was classified correctly.</p>';
+  const rows: Cell[][] = pairs.map((p) => [`${p.a} / ${p.b}`, p.aAsB, p.bAsA, p.total, percent(p.share)]);
+  const head = ['pair a / b', numHeader('a taken for b'), numHeader('b taken for a'), numHeader('total'), numHeader('of both classes')];
+  return `<h3>Most-confused pairs</h3>${table(head, rows, { className: 'pairs' })}`;
+}
+
+function summaryCards(files: RunFiles): [string, string][] {
+  const m = files.metrics;
+  if (!m) return [['classes', String(files.labels.length)]];
+  const cards: [string, string][] = [
+    ['test accuracy', percent(m.test.accuracy, 2)],
+    ['test loss', m.test.loss.toFixed(4)],
+    ['classes', String(files.labels.length)],
+    ['test samples', String(m.dataset.testCount)],
+    ['training time', formatDuration(m.trainSeconds)],
+  ];
+  if (m.imagesPerSecond !== undefined) cards.push(['images / s', m.imagesPerSecond.toFixed(0)]);
+  cards.push(['backend', m.backend]);
+  return cards;
+}
+
+function missingNote(what: string, file: string): string {
+  return `<p class="note">No ${escapeHtml(what)}: <code>${escapeHtml(file)}</code> is missing (interrupted run?).</p>`;
+}
+
+/**
+ * Write report.html (self-contained: figures as data URIs, inline CSS, no scripts) and one PNG
+ * per figure into the run directory. Every file is written atomically, the page last.
+ */
+export async function writeReport(runDir: string, options: ReportOptions = {}): Promise<ReportResult> {
+  const dir = path.resolve(runDir);
+  const files = await readRunFiles(dir);
+  const load = options.loadSample ?? defaultSampleLoader;
+  const { config, labels, metrics, history, predictions } = files;
+  const figures: { fig: FigureImage; png: Buffer }[] = [];
+  const sections: string[] = [];
+  const notes: string[] = [];
+
+  sections.push(section('facts', 'Run facts', table([], runFacts(config, metrics), { className: 'facts', rowHeaders: true })));
+
+  if (history?.length) {
+    const f = await chartFigure('curves', 'Accuracy and loss per epoch, training and validation', curvesSpec(history));
+    figures.push(f);
+    sections.push(section('curves', 'Training curves', figure(f.fig)));
+  } else sections.push(section('curves', 'Training curves', missingNote('training history', 'history.json')));
+
+  if (metrics) {
+    const f = await chartFigure('confusion', 'Confusion matrix on the test set', confusionSpec(labels, metrics.test.confusion));
+    figures.push(f);
+    sections.push(section('confusion', 'Confusion matrix', `<div class="columns"><div>${figure(f.fig)}</div><div>${confusedPairsTable(metrics.test, labels)}</div></div>`));
+    sections.push(section('per-class', 'Per-class precision, recall and F1 (test set)', perClassTable(metrics.test)));
+  } else sections.push(section('confusion', 'Test evaluation', missingNote('test evaluation', 'metrics.json')));
+
+  if (predictions?.length) {
+    const wrong = predictions.filter((p) => p.predicted !== p.label).length;
+    const shown = pickMisclassified(predictions, options.maxMisclassified ?? 100);
+    const grids = [
+      await gridFigure('samples', `Test predictions, round-robin over the ${labels.length} classes`, pickSamples(predictions, labels.length), labels, load),
+      await gridFigure('misclassified', `Misclassified test samples: ${shown.length} of ${wrong}, most confident first`, shown, labels, load),
+    ];
+    for (const g of grids) {
+      figures.push(g);
+      if (g.missing > 0) notes.push(`${g.missing} sample pictures of figure "${g.fig.name}" could not be loaded (moved photos or dataset not in the cache)`);
+    }
+    sections.push(section('samples', 'Sample predictions', figure(grids[0]!.fig)));
+    sections.push(section('misclassified', 'Misclassified samples', shown.length ? figure(grids[1]!.fig) : '<p class="note">None.</p>'));
+  } else sections.push(section('samples', 'Sample predictions', missingNote('predictions', 'predictions.json')));
+
+  if (notes.length) sections.push(section('notes', 'Notes', `<ul>${notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>`));
+
+  const pngs: string[] = [];
+  for (const { fig, png } of figures) {
+    const file = path.join(dir, `${fig.name}.png`);
+    await writeFileAtomic(file, png);
+    pngs.push(file);
+  }
+  const title = `${config.model} on ${config.dataset.name}`;
+  const subtitle = `${config.kind} run · ${config.createdAt} · ${dir}`;
+  const html = page(title, subtitle, summaryCards(files), sections);
+  const htmlFile = path.join(dir, 'report.html');
+  await writeFileAtomic(htmlFile, html);
+  return { html: htmlFile, pngs };
+}

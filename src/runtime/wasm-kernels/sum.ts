@@ -1,0 +1,31 @@
+import * as tf from '@tensorflow/tfjs';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import type { KernelOverride } from './stock.js';
+
+/**
+ * Sum over leading axes (bias gradients: [B,H,W,C] -> [C]) as one pass accumulating rows on
+ * the heap. The stock kernel first transposes the reduced axes innermost, a full extra copy.
+ */
+export const sumOverride: KernelOverride = {
+  kernelName: tf.Sum,
+  wrap: (stock) => (args) => {
+    const x = args.inputs.x as tf.TensorInfo;
+    const { axis, keepDims } = args.attrs as unknown as tf.SumAttrs;
+    const axes = tf.util.parseAxisParam(axis, x.shape).sort((p, q) => p - q);
+    const leading = axes.length > 0 && axes.length < x.shape.length && axes.every((a, i) => a === i);
+    if (x.dtype !== 'float32' || !leading) return stock(args);
+    const be = args.backend as BackendWasm;
+    const kept = x.shape.slice(axes.length);
+    const outShape = keepDims ? [...axes.map(() => 1), ...kept] : kept;
+    const out = be.makeOutput(outShape, 'float32');
+    const src = be.typedArrayFromHeap(x) as Float32Array;
+    const dst = be.typedArrayFromHeap(out) as Float32Array;
+    const width = dst.length;
+    const acc = new Float64Array(width);
+    for (let base = 0; base < src.length; base += width) {
+      for (let i = 0; i < width; i++) acc[i] += src[base + i]!;
+    }
+    dst.set(acc);
+    return out;
+  },
+};

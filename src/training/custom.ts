@@ -1,0 +1,212 @@
+import * as tf from '@tensorflow/tfjs';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { loadDataset, stratifiedSplit, type LoadedDataset } from '../data/datasets.js';
+import { byteImageSource, type PixelScaling } from '../data/array-source.js';
+import { buildCustomModel, type CustomModelName, type MlpOptions, type CnnOptions } from '../models/custom.js';
+import { initBackend } from '../runtime/backend.js';
+import { seedEverything } from '../runtime/seed.js';
+import { RunDir, type DatasetInfo, type PredictionRecord, type RunConfig, type RunMetrics } from '../artifacts/run.js';
+import { saveLayersModelToDir } from '../artifacts/layers-io.js';
+import { exists } from '../util/atomic.js';
+import { fileError, TlError } from '../util/errors.js';
+import { fit, type FitResult } from './loop.js';
+import { evaluateModel, type ScoredSample } from './metrics.js';
+
+export interface CustomTrainOptions {
+  dataset: string;
+  model: CustomModelName;
+  epochs?: number;
+  batchSize?: number;
+  lr?: number;
+  valSplit?: number;
+  seed?: number;
+  /** Derive a stratified train/test split from the one split a dataset has (EMNIST ByMerge here). */
+  resplit?: number;
+  /** Train on the first N (seeded, stratified) training images: learning curves, quick runs. */
+  trainLimit?: number;
+  /** Scale pixels to [0,1] (default) or feed raw 0..255. */
+  normalize?: boolean;
+  /** Early-stopping patience in epochs on validation loss; 0 turns it off. */
+  patience?: number;
+  mlp?: Partial<MlpOptions>;
+  cnn?: Partial<CnnOptions>;
+  out?: string;
+  command?: string;
+}
+
+export interface CustomTrainResult {
+  runDir: string;
+  metrics: RunMetrics;
+}
+
+/** Batch sizes of the reference runs for the seed models; the tuned models use what trains fastest here. */
+const DEFAULT_BATCH: Record<CustomModelName, number> = {
+  'seed-cnn': 32,
+  'seed-emnist-cnn': 128,
+  'seed-mlp': 256,
+  mlp: 256,
+  cnn: 64,
+};
+
+export function defaultRunDir(dataset: string, model: string): string {
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
+  return path.resolve('runs', `${dataset}-${model}-${stamp}`);
+}
+
+/** Refuse to clobber a run and find out now, not after an hour of training, if --out is unwritable. */
+async function prepareWorkDir(out: string): Promise<string> {
+  if (await exists(out)) throw fileError(out, 'already exists', 'pass a new --out (runs are never overwritten)');
+  const work = `${out}.partial`;
+  try {
+    await fs.rm(work, { recursive: true, force: true });
+    await fs.mkdir(work, { recursive: true });
+  } catch (err) {
+    throw fileError(out, `cannot be written (${(err as NodeJS.ErrnoException).code ?? 'error'})`, 'choose a writable --out');
+  }
+  return work;
+}
+
+/** Seeded, stratified subset of at most `limit` rows (keeps every class when limit >= classes). */
+function limitRows(rows: Int32Array, labels: Uint8Array, limit: number | undefined, seed: number): Int32Array {
+  if (!limit || limit >= rows.length) return rows;
+  const sub = Uint8Array.from(rows, (r) => labels[r]!);
+  const { test } = stratifiedSplit(sub, limit / rows.length, seed);
+  return Int32Array.from(test.slice(0, limit), (i) => rows[i]!);
+}
+
+function splitTrainVal(data: LoadedDataset, valSplit: number, seed: number, trainLimit?: number) {
+  const all = Int32Array.from({ length: data.train.count }, (_, i) => i);
+  const { train, test: val } = valSplit > 0 ? stratifiedSplit(data.train.labels, valSplit, seed) : { train: all, test: new Int32Array(0) };
+  return { train: limitRows(Int32Array.from(train), data.train.labels, trainLimit, seed), val: Int32Array.from(val) };
+}
+
+function datasetInfo(data: LoadedDataset, trainCount: number, valCount: number, opts: CustomTrainOptions): DatasetInfo {
+  return {
+    name: data.name,
+    split: data.splitDescription,
+    seed: opts.seed,
+    trainCount,
+    valCount,
+    testCount: data.test.count,
+    classes: data.classNames.length,
+    ...(data.resplit ? { resplit: data.resplit } : {}),
+    ...(opts.trainLimit ? { trainLimit: opts.trainLimit } : {}),
+  };
+}
+
+function predictionRecords(data: LoadedDataset, samples: ScoredSample[]): PredictionRecord[] {
+  return samples.map((s, i) => ({
+    source: { kind: 'dataset', dataset: data.name, split: data.test.split, index: data.test.sourceIndex[i]! },
+    ...s,
+  }));
+}
+
+function meanImagesPerSecond(result: FitResult): number | undefined {
+  const h = result.history;
+  return h.length ? h.reduce((a, r) => a + r.imagesPerSecond, 0) / h.length : undefined;
+}
+
+/** Train one of the custom models on a cached dataset and write a complete run directory. */
+export async function trainCustom(opts: CustomTrainOptions): Promise<CustomTrainResult> {
+  const seed = opts.seed ?? 1;
+  const epochs = opts.epochs ?? 10;
+  const batchSize = opts.batchSize ?? DEFAULT_BATCH[opts.model];
+  const lr = opts.lr ?? 1e-3;
+  const valSplit = opts.valSplit ?? 0.1;
+  const patience = opts.patience ?? 3;
+  const normalize = opts.normalize ?? true;
+  if (!(epochs >= 1)) throw new TlError(`--epochs must be a positive integer (got ${opts.epochs})`);
+  if (!(valSplit >= 0 && valSplit < 1)) throw new TlError(`--val-split must be in [0, 1) (got ${valSplit})`);
+
+  const out = path.resolve(opts.out ?? defaultRunDir(opts.dataset, opts.model));
+  const backend = await initBackend();
+  const data = await loadDataset(opts.dataset, { resplit: opts.resplit, seed });
+  const work = await prepareWorkDir(out);
+  seedEverything(seed);
+
+  const scaling: PixelScaling = { scale: normalize ? 1 / 255 : 1, offset: 0 };
+  const { train, val } = splitTrainVal(data, valSplit, seed, opts.trainLimit);
+  const inputShape: [number, number, number] = [data.train.height, data.train.width, 1];
+  const model = buildCustomModel({ model: opts.model, mlp: opts.mlp, cnn: opts.cnn }, inputShape, data.classNames.length);
+
+  const result = await fit(model, byteImageSource(data.train, train, scaling), {
+    epochs,
+    batchSize,
+    lr,
+    seed,
+    validation: val.length ? byteImageSource(data.train, val, scaling) : undefined,
+    earlyStopping: patience > 0 && val.length ? { patience, monitor: 'val_loss' } : undefined,
+    checkpointDir: path.join(work, 'checkpoint'),
+    phase: 'train',
+    label: `${opts.model} epoch`,
+  });
+
+  const testRows = Int32Array.from({ length: data.test.count }, (_, i) => i);
+  const { evaluation, samples } = await evaluateModel(model, byteImageSource(data.test, testRows, scaling), data.classNames);
+
+  const metrics: RunMetrics = {
+    test: evaluation,
+    trainSeconds: result.seconds,
+    backend,
+    dataset: datasetInfo(data, train.length, val.length, { ...opts, seed }),
+    imagesPerSecond: meanImagesPerSecond(result),
+    bestEpoch: result.bestEpoch,
+    stoppedEarly: result.stoppedEarly,
+    interrupted: result.interrupted,
+  };
+  const config: RunConfig = {
+    kind: 'custom',
+    createdAt: new Date().toISOString(),
+    model: opts.model,
+    inputShape,
+    preprocessing: { mode: 'scale', scale: scaling.scale, offset: 0, grayscale: true, invertLightBackground: true },
+    hyperparameters: {
+      epochs,
+      batchSize,
+      lr,
+      optimizer: 'adam',
+      valSplit,
+      patience,
+      normalize,
+      ...(opts.resplit ? { resplit: opts.resplit } : {}),
+      ...(opts.trainLimit ? { trainLimit: opts.trainLimit } : {}),
+      ...(opts.mlp ? { mlp: opts.mlp } : {}),
+      ...(opts.cnn ? { cnn: opts.cnn } : {}),
+      parameters: model.countParams(),
+    },
+    seed,
+    dataset: { name: data.name },
+    command: opts.command ?? 'tl custom train',
+  };
+
+  const run = new RunDir(work);
+  await saveLayersModelToDir(model, work);
+  await run.write('labels', data.classNames);
+  await run.write('history', result.history);
+  await run.write('predictions', predictionRecords(data, samples));
+  await run.write('metrics', metrics);
+  await run.write('config', config);
+  await fs.rm(path.join(work, 'checkpoint'), { recursive: true, force: true });
+  await fs.rename(work, out);
+  model.dispose();
+  return { runDir: out, metrics };
+}
+
+/** Re-score a custom run on its dataset's test split (rebuilt from run.json: same resplit and seed). */
+export async function evaluateCustomRun(runDirPath: string): Promise<{ metrics: RunMetrics['test']; labels: string[] }> {
+  const run = await RunDir.open(runDirPath);
+  const config = await run.config();
+  if (config.kind !== 'custom') throw fileError(runDirPath, `is a ${config.kind} run`, 'use tl evaluate RUN DATA_DIR for image-folder runs');
+  await initBackend();
+  const hp = config.hyperparameters as { resplit?: number };
+  const data = await loadDataset(config.dataset.name, { resplit: hp.resplit, seed: config.seed });
+  const { loadLayersModelFromDir } = await import('../artifacts/layers-io.js');
+  const model = await loadLayersModelFromDir(run.dir);
+  const scaling = config.preprocessing.mode === 'scale' ? config.preprocessing : { scale: 1 / 255, offset: 0 };
+  const rows = Int32Array.from({ length: data.test.count }, (_, i) => i);
+  const { evaluation } = await evaluateModel(model, byteImageSource(data.test, rows, scaling), data.classNames);
+  model.dispose();
+  tf.disposeVariables();
+  return { metrics: evaluation, labels: data.classNames };
+}

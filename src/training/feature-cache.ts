@@ -1,0 +1,176 @@
+import * as tf from '@tensorflow/tfjs';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { PreprocessingConfig } from '../artifacts/run.js';
+import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
+import { sha256, sha256File } from '../util/hash.js';
+import { tlHome } from '../util/paths.js';
+import { Rng } from '../util/rng.js';
+import { decodeSamples, mapLimit, DECODE_CONCURRENCY, type ImageSample } from '../data/image-folder.js';
+import { imagesToTensor } from '../data/preprocess.js';
+import { createProgress } from '../reporting/progress.js';
+import type { InferencePlan } from '../models/fused.js';
+import type { Batch, BatchSource } from './loop.js';
+
+/**
+ * Frozen-base features on disk. A transfer run spends almost all its time in the base, which
+ * never changes, so each image's feature map is computed once per (backbone, weights, input
+ * size, preprocessing) and reused by every later epoch and run. Images are keyed by the sha256
+ * of their bytes, so renaming or copying a folder still hits the cache.
+ *
+ *   TL_HOME/features/<key>/key.json        what the key stands for, and the feature shape
+ *   TL_HOME/features/<key>/ab/<sha256>.f32  one float32 feature map (little-endian)
+ */
+export interface FeatureKey {
+  backbone: string;
+  alpha?: number;
+  weightsSha256: string | null;
+  /** Set when weights are random ('none'), so two seeds do not share features. */
+  weightsSource?: string;
+  featureLayer: string;
+  inputShape: [number, number, number];
+  preprocessing: PreprocessingConfig;
+}
+
+export class FeatureCache {
+  private constructor(
+    readonly dir: string,
+    readonly featureShape: number[],
+  ) {}
+
+  /** The cache folder for `key`, whose features have `featureShape` (per image). */
+  static async open(key: FeatureKey, featureShape: number[], root = path.join(tlHome(), 'features')): Promise<FeatureCache> {
+    const id = sha256(JSON.stringify(key)).slice(0, 32);
+    const dir = path.join(root, id);
+    const keyFile = path.join(dir, 'key.json');
+    const existing = await fs.readFile(keyFile, 'utf8').then((t) => JSON.parse(t) as { featureShape: number[] }, () => undefined);
+    if (!existing || JSON.stringify(existing.featureShape) !== JSON.stringify(featureShape)) {
+      await writeJsonAtomic(keyFile, { ...key, featureShape });
+    }
+    return new FeatureCache(dir, featureShape);
+  }
+
+  get featureSize(): number {
+    return this.featureShape.reduce((a, b) => a * b, 1);
+  }
+
+  private file(hash: string): string {
+    return path.join(this.dir, hash.slice(0, 2), `${hash}.f32`);
+  }
+
+  async has(hash: string): Promise<boolean> {
+    const stat = await fs.stat(this.file(hash)).catch(() => undefined);
+    return stat !== undefined && stat.size === this.featureSize * 4;
+  }
+
+  async read(hash: string): Promise<Float32Array> {
+    const buf = await fs.readFile(this.file(hash));
+    if (buf.byteLength !== this.featureSize * 4) throw new Error(`feature cache entry ${this.file(hash)} has the wrong size`);
+    // Copy out: a Buffer may sit at an unaligned offset of a shared pool.
+    const out = new Float32Array(this.featureSize);
+    new Uint8Array(out.buffer).set(buf);
+    return out;
+  }
+
+  write(hash: string, features: Float32Array): Promise<void> {
+    return writeFileAtomic(this.file(hash), new Uint8Array(features.buffer, features.byteOffset, features.byteLength));
+  }
+}
+
+/** What a feature-extraction pass did: per usable sample its content hash; counts for logs and tests. */
+export interface ExtractionResult {
+  /** file -> sha256 of its bytes, for every sample with features in the cache. */
+  hashes: Map<string, string>;
+  /** Images run through the base in this pass. */
+  computed: number;
+  /** Images whose features were already cached. */
+  reused: number;
+  seconds: number;
+}
+
+export interface ExtractOptions {
+  inputShape: [number, number, number];
+  preprocessing: PreprocessingConfig;
+  batchSize?: number;
+  /** file -> reason, for files that cannot be decoded; filled in here. */
+  skipped: Map<string, string>;
+  label?: string;
+}
+
+/**
+ * Make sure every sample's features are in `cache`, running `base` only on the images whose
+ * features are missing. Decoding of the next batch overlaps the base's work on the current one.
+ */
+export async function extractFeatures(
+  samples: readonly ImageSample[],
+  base: InferencePlan,
+  cache: FeatureCache,
+  opts: ExtractOptions,
+): Promise<ExtractionResult> {
+  const started = Date.now();
+  const unique = [...new Map(samples.map((s) => [s.file, s])).values()];
+  const hashes = new Map<string, string>();
+  const missing: ImageSample[] = [];
+  await mapLimit(unique, DECODE_CONCURRENCY * 2, async (sample) => {
+    let hash: string;
+    try {
+      hash = await sha256File(sample.file);
+    } catch (err) {
+      opts.skipped.set(sample.file, (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : 'unreadable file');
+      return;
+    }
+    hashes.set(sample.file, hash);
+    if (!(await cache.has(hash))) missing.push(sample);
+  });
+  const reused = hashes.size - missing.length;
+  const batchSize = opts.batchSize ?? 32;
+  const progress = createProgress({ label: opts.label ?? 'features', total: missing.length, unit: 'images' });
+  const chunks: ImageSample[][] = [];
+  for (let i = 0; i < missing.length; i += batchSize) chunks.push(missing.slice(i, i + batchSize));
+  let computed = 0;
+  let pending = chunks.length ? decodeSamples(chunks[0]!, opts.inputShape, opts.skipped) : undefined;
+  for (let c = 0; c < chunks.length; c++) {
+    const decoded = await pending!;
+    pending = c + 1 < chunks.length ? decodeSamples(chunks[c + 1]!, opts.inputShape, opts.skipped) : undefined;
+    for (const file of chunks[c]!.map((s) => s.file)) if (opts.skipped.has(file)) hashes.delete(file);
+    if (decoded.length === 0) continue;
+    const features = tf.tidy(() => base.run(imagesToTensor(decoded.map((d) => d.image), opts.preprocessing)));
+    const values = await features.data<'float32'>();
+    features.dispose();
+    const per = cache.featureSize;
+    await Promise.all(decoded.map((d, i) => cache.write(hashes.get(d.sample.file)!, values.slice(i * per, (i + 1) * per))));
+    computed += decoded.length;
+    progress.tick(chunks[c]!.length);
+  }
+  const seconds = (Date.now() - started) / 1000;
+  progress.done(`features: ${computed} computed, ${reused} from cache (${seconds.toFixed(1)}s)`);
+  return { hashes, computed, reused, seconds };
+}
+
+/** Batches of cached feature maps, read from disk a batch at a time (memory holds one batch). */
+export function cachedFeatureSource(
+  samples: readonly ImageSample[],
+  hashes: Map<string, string>,
+  cache: FeatureCache,
+): BatchSource & { samples: ImageSample[] } {
+  const usable = samples.filter((s) => hashes.has(s.file));
+  return {
+    samples: usable,
+    size: usable.length,
+    async *batches(batchSize: number, epochSeed?: number): AsyncIterable<Batch> {
+      const order = [...usable];
+      if (epochSeed !== undefined) new Rng(epochSeed).shuffle(order);
+      const per = cache.featureSize;
+      for (let start = 0; start < order.length; start += batchSize) {
+        const chunk = order.slice(start, start + batchSize);
+        const x = new Float32Array(chunk.length * per);
+        const rows = await Promise.all(chunk.map((s) => cache.read(hashes.get(s.file)!)));
+        rows.forEach((row, i) => x.set(row, i * per));
+        yield {
+          x: tf.tensor(x, [chunk.length, ...cache.featureShape], 'float32'),
+          y: tf.tensor1d(chunk.map((s) => s.label), 'int32'),
+        };
+      }
+    },
+  };
+}

@@ -1,0 +1,71 @@
+import * as tf from '@tensorflow/tfjs';
+import type { ClassMetrics, Evaluation } from '../artifacts/run.js';
+import type { BatchSource } from './loop.js';
+import { createProgress } from '../reporting/progress.js';
+
+export interface ScoredSample {
+  label: number;
+  predicted: number;
+  confidence: number;
+}
+
+export function confusionMatrix(samples: ScoredSample[], classes: number): number[][] {
+  const m = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
+  for (const s of samples) m[s.label]![s.predicted]!++;
+  return m;
+}
+
+/** Precision, recall and F1 per class from a confusion matrix (rows = true, columns = predicted). */
+export function perClassMetrics(confusion: number[][], classNames: string[]): ClassMetrics[] {
+  return classNames.map((label, k) => {
+    const tp = confusion[k]![k]!;
+    const support = confusion[k]!.reduce((a, b) => a + b, 0);
+    const predicted = confusion.reduce((a, row) => a + row[k]!, 0);
+    const precision = predicted > 0 ? tp / predicted : 0;
+    const recall = support > 0 ? tp / support : 0;
+    const f1 = precision + recall > 0 ? (2 * precision * recall) / (precision + recall) : 0;
+    return { label, precision, recall, f1, support };
+  });
+}
+
+export function summarize(samples: ScoredSample[], lossSum: number, classNames: string[]): Evaluation {
+  const confusion = confusionMatrix(samples, classNames.length);
+  const correct = samples.filter((s) => s.label === s.predicted).length;
+  return {
+    accuracy: samples.length ? correct / samples.length : 0,
+    loss: samples.length ? lossSum / samples.length : 0,
+    perClass: perClassMetrics(confusion, classNames),
+    confusion,
+  };
+}
+
+/**
+ * Score `model` on every sample of `source` in order: accuracy, loss, per-class metrics, confusion,
+ * plus each sample's prediction (for reports and misclassification lists).
+ */
+export async function evaluateModel(
+  model: tf.LayersModel,
+  source: BatchSource,
+  classNames: string[],
+  batchSize = 256,
+): Promise<{ evaluation: Evaluation; samples: ScoredSample[] }> {
+  const samples: ScoredSample[] = [];
+  let lossSum = 0;
+  const progress = createProgress({ label: 'evaluate', total: Math.ceil(source.size / batchSize), unit: 'batches' });
+  for await (const { x, y } of source.batches(batchSize)) {
+    const probs = tf.tidy(() => model.apply(x, { training: false }) as tf.Tensor2D);
+    const [p, labels] = await Promise.all([probs.data(), y.data()]);
+    const k = probs.shape[1];
+    for (let i = 0; i < labels.length; i++) {
+      let best = 0;
+      for (let j = 1; j < k; j++) if (p[i * k + j]! > p[i * k + best]!) best = j;
+      const label = labels[i]!;
+      lossSum += -Math.log(Math.min(Math.max(p[i * k + label]!, 1e-7), 1 - 1e-7));
+      samples.push({ label, predicted: best, confidence: p[i * k + best]! });
+    }
+    tf.dispose([x, y, probs]);
+    progress.tick();
+  }
+  progress.done();
+  return { evaluation: summarize(samples, lossSum, classNames), samples };
+}

@@ -1,0 +1,249 @@
+import * as tf from '@tensorflow/tfjs';
+import path from 'node:path';
+import { RunDir, type DatasetInfo, type EpochRecord, type PredictionRecord, type RunConfig, type RunMetrics } from '../artifacts/run.js';
+import { saveLayersModelToDir } from '../artifacts/layers-io.js';
+import { getBackbone, loadBackbone, type LoadBackboneOptions, type LoadedBackbone } from '../backbones/index.js';
+import { openImageFolder, requireEveryClass, type ImageFolderData, type ImageSample } from '../data/image-folder.js';
+import { joinBaseAndHead, buildHead, HEAD_UNITS } from '../models/head.js';
+import { compileInference } from '../models/fused.js';
+import { initBackend } from '../runtime/backend.js';
+import { seedEverything } from '../runtime/seed.js';
+import { exists, writeDirAtomic } from '../util/atomic.js';
+import { fileError, TlError } from '../util/errors.js';
+import { cachedFeatureSource, extractFeatures, FeatureCache, type ExtractionResult } from './feature-cache.js';
+import { fit, type FitResult } from './loop.js';
+import { evaluateModel, type ScoredSample } from './metrics.js';
+
+export interface TransferTrainOptions {
+  dataDir: string;
+  backbone: string;
+  alpha?: number;
+  /** 'imagenet', 'none', a catalog id, or a path to a .h5 file / tfjs layers folder. */
+  weights: string;
+  epochs?: number;
+  batchSize?: number;
+  lr?: number;
+  /** Square input size in pixels. */
+  size?: number;
+  valSplit?: number;
+  seed?: number;
+  out?: string;
+  command?: string;
+}
+
+export interface TransferTrainResult {
+  runDir: string;
+  metrics: RunMetrics;
+  /** What the feature pass did: `computed` is 0 when every feature came from the cache. */
+  features: Pick<ExtractionResult, 'computed' | 'reused' | 'seconds'>;
+}
+
+/** `flowers` for .../flowers and for .../flowers/train: what a run and its metrics call the data. */
+export function datasetNameOf(root: string): string {
+  const base = path.basename(root);
+  return ['train', 'training'].includes(base) ? path.basename(path.dirname(root)) : base;
+}
+
+export function defaultTransferRunDir(dataDir: string, model: string): string {
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
+  return path.resolve('runs', `${datasetNameOf(path.resolve(dataDir))}-${model}-${stamp}`);
+}
+
+/** Runs are never overwritten: refuse an existing --out before any work is done. */
+export async function requireNewRunDir(out: string): Promise<void> {
+  if (await exists(out)) throw fileError(out, 'already exists', 'pass a new --out (runs are never overwritten)');
+}
+
+export function modelLabel(backbone: string, alpha: number | undefined): string {
+  return alpha === undefined ? backbone : `${backbone}-${alpha}`;
+}
+
+export function datasetInfo(data: ImageFolderData, counts: { train: number; val: number; test: number }, seed: number, skipped: Map<string, string>): DatasetInfo {
+  return {
+    name: datasetNameOf(data.root),
+    split: data.split,
+    seed,
+    trainCount: counts.train,
+    valCount: counts.val,
+    testCount: counts.test,
+    classes: data.classNames.length,
+    source: data.root,
+    skipped: [...skipped].map(([file, reason]) => ({ file, reason })),
+  };
+}
+
+export function filePredictions(samples: readonly ImageSample[], scored: ScoredSample[]): PredictionRecord[] {
+  return scored.map((s, i) => ({ source: { kind: 'file', path: samples[i]!.file }, ...s }));
+}
+
+export function meanImagesPerSecond(history: EpochRecord[]): number | undefined {
+  return history.length ? history.reduce((a, r) => a + r.imagesPerSecond, 0) / history.length : undefined;
+}
+
+/**
+ * loadBackbone, with the width multiplier found from the weights when none is given: a file of
+ * MobileNet 0.25 weights builds a 0.25 network without `--alpha 0.25`. The spec's default width
+ * is tried first, and its error is the one reported when no width fits.
+ */
+export async function loadBackboneForWeights(opts: LoadBackboneOptions): Promise<LoadedBackbone> {
+  const spec = getBackbone(opts.name);
+  if (opts.alpha !== undefined || !spec.alphas || opts.weights === 'none' || opts.weights === 'imagenet') return loadBackbone(opts);
+  const widths = [spec.defaultAlpha, ...spec.alphas.filter((a) => a !== spec.defaultAlpha)];
+  let firstError: unknown;
+  for (const alpha of widths) {
+    try {
+      return await loadBackbone({ ...opts, alpha });
+    } catch (err) {
+      if (!(err instanceof TlError)) throw err;
+      firstError ??= err;
+    }
+  }
+  throw firstError;
+}
+
+/** Every file the run touches, each once (test may be the validation split). */
+function allSamples(data: ImageFolderData): ImageSample[] {
+  return [...new Map([...data.train, ...data.val, ...data.test].map((s) => [s.file, s])).values()];
+}
+
+/** Feature maps of every image in the cache; returns how each file is keyed. */
+async function cacheFeatures(data: ImageFolderData, backbone: LoadedBackbone, inputShape: [number, number, number], skipped: Map<string, string>) {
+  const featureShape = backbone.model.outputs[0]!.shape.slice(1) as number[];
+  const cache = await FeatureCache.open(
+    {
+      backbone: backbone.spec.name,
+      alpha: backbone.alpha,
+      weightsSha256: backbone.weightsSha256,
+      ...(backbone.weightsSha256 ? {} : { weightsSource: backbone.weightsSource }),
+      featureLayer: backbone.spec.featureLayer,
+      inputShape,
+      preprocessing: backbone.spec.preprocessing,
+    },
+    featureShape,
+  );
+  const plan = compileInference(backbone.model);
+  try {
+    const extraction = await extractFeatures(allSamples(data), plan, cache, {
+      inputShape,
+      preprocessing: backbone.spec.preprocessing,
+      skipped,
+      label: 'base features',
+    });
+    return { cache, featureShape, extraction };
+  } finally {
+    plan.dispose();
+  }
+}
+
+function checkOptions(o: Required<Pick<TransferTrainOptions, 'epochs' | 'batchSize' | 'lr' | 'size' | 'valSplit'>>): void {
+  if (!(Number.isInteger(o.epochs) && o.epochs >= 1)) throw new TlError(`--epochs must be a positive integer (got ${o.epochs})`);
+  if (!(Number.isInteger(o.batchSize) && o.batchSize >= 1)) throw new TlError(`--batch-size must be a positive integer (got ${o.batchSize})`);
+  if (!(o.lr > 0)) throw new TlError(`--lr must be positive (got ${o.lr})`);
+  if (!(Number.isInteger(o.size) && o.size >= 32)) throw new TlError(`--size must be an integer of at least 32 pixels (got ${o.size})`);
+  if (!(o.valSplit >= 0 && o.valSplit < 1)) throw new TlError(`--val-split must be in [0, 1) (got ${o.valSplit})`);
+}
+
+/**
+ * Transfer learning with a frozen base: features once (cached), a head trained on them, and a
+ * run directory whose model.json is base + head as one stock tfjs layers model.
+ */
+export async function trainTransfer(opts: TransferTrainOptions): Promise<TransferTrainResult> {
+  const o = { epochs: 5, batchSize: 32, lr: 1e-3, size: 150, valSplit: 0.1, seed: 1, ...stripUndefined(opts) };
+  checkOptions(o);
+  const label = modelLabel(opts.backbone, opts.alpha);
+  const out = path.resolve(opts.out ?? defaultTransferRunDir(opts.dataDir, label));
+  await requireNewRunDir(out);
+  const backend = await initBackend();
+  const data = await openImageFolder(opts.dataDir, { valSplit: o.valSplit, seed: o.seed });
+  const inputShape: [number, number, number] = [o.size, o.size, 3];
+  const backbone = await loadBackboneForWeights({ name: opts.backbone, alpha: opts.alpha, inputShape, weights: opts.weights, seed: o.seed });
+  seedEverything(o.seed);
+
+  const skipped = new Map(data.skipped.map((s) => [s.file, s.reason]));
+  const { cache, featureShape, extraction } = await cacheFeatures(data, backbone, inputShape, skipped);
+  requireEveryClass(data.train, skipped, data.classNames, data.root);
+
+  const head = buildHead({ featureShape, classes: data.classNames.length, seed: o.seed });
+  const train = cachedFeatureSource(data.train, extraction.hashes, cache);
+  const val = data.val.length ? cachedFeatureSource(data.val, extraction.hashes, cache) : undefined;
+  const result = await fit(head, train, {
+    epochs: o.epochs,
+    batchSize: o.batchSize,
+    lr: o.lr,
+    seed: o.seed,
+    validation: val,
+    phase: 'transfer',
+    label: 'head epoch',
+  });
+  const test = cachedFeatureSource(data.test, extraction.hashes, cache);
+  const { evaluation, samples } = await evaluateModel(head, test, data.classNames);
+
+  const metrics: RunMetrics = {
+    test: evaluation,
+    trainSeconds: extraction.seconds + result.seconds,
+    backend,
+    dataset: {
+      ...datasetInfo(data, { train: train.size, val: val?.size ?? 0, test: test.size }, o.seed, skipped),
+      featureCache: { computed: extraction.computed, reused: extraction.reused, seconds: extraction.seconds },
+    },
+    imagesPerSecond: meanImagesPerSecond(result.history),
+    bestEpoch: result.bestEpoch,
+    stoppedEarly: result.stoppedEarly,
+    interrupted: result.interrupted,
+  };
+  const config: RunConfig = {
+    kind: 'transfer',
+    createdAt: new Date().toISOString(),
+    model: `${label}+head`,
+    inputShape,
+    preprocessing: backbone.spec.preprocessing,
+    hyperparameters: {
+      epochs: o.epochs,
+      batchSize: o.batchSize,
+      lr: o.lr,
+      optimizer: 'adam',
+      size: o.size,
+      valSplit: o.valSplit,
+      headUnits: HEAD_UNITS,
+      ...(backbone.alpha !== undefined ? { alpha: backbone.alpha } : {}),
+    },
+    seed: o.seed,
+    backbone: {
+      name: backbone.spec.name,
+      weights: backbone.weightsSource,
+      ...(backbone.weightsSha256 ? { weightsSha256: backbone.weightsSha256 } : {}),
+      featureLayer: backbone.spec.featureLayer,
+    },
+    dataset: { name: datasetNameOf(data.root), source: data.root },
+    command: opts.command ?? 'tl train',
+  };
+  const whole = joinBaseAndHead(backbone.model, head, `${label.replace(/[^A-Za-z0-9_]/g, '_')}_transfer`);
+  await writeRun(out, whole, { config, labels: data.classNames, history: result.history, metrics, predictions: filePredictions(test.samples, samples) });
+  whole.dispose();
+  return { runDir: out, metrics, features: extraction };
+}
+
+export interface RunContents {
+  config: RunConfig;
+  labels: string[];
+  history: EpochRecord[];
+  metrics: RunMetrics;
+  predictions: PredictionRecord[];
+}
+
+/** The whole run directory, built aside and renamed into place. */
+export async function writeRun(out: string, model: tf.LayersModel, contents: RunContents): Promise<void> {
+  await writeDirAtomic(out, async (dir) => {
+    const run = new RunDir(dir);
+    await saveLayersModelToDir(model, dir);
+    await run.write('labels', contents.labels);
+    await run.write('history', contents.history);
+    await run.write('predictions', contents.predictions);
+    await run.write('metrics', contents.metrics);
+    await run.write('config', contents.config);
+  });
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

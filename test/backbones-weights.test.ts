@@ -1,0 +1,72 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../src/runtime/backend.js';
+import { assignWeights, getBackbone, loadBackbone, readWeightsFile } from '../src/backbones/index.js';
+import { loadLayersModelFromDir } from '../src/artifacts/layers-io.js';
+import { decodeImage } from '../src/data/images.js';
+import { imagesToTensor } from '../src/data/preprocess.js';
+import { TlError } from '../src/util/errors.js';
+import { shared } from './helpers.js';
+
+await initBackend();
+
+const TFJS_025 = shared('backbones', 'mobilenet_v1_0.25_224');
+const TFJS_075 = shared('backbones', 'mobilenet_v1_0.75_224');
+const H5_025 = shared('backbones', 'mobilenet_v1_0.25_224_notop_keras_h5', 'mobilenet_2_5_224_tf_no_top.h5');
+
+/** The first photo of each of a few flower classes. */
+function photos(count: number): string[] {
+  const root = shared('datasets', 'oxford-flowers-5', 'test');
+  return readdirSync(root)
+    .sort()
+    .slice(0, count)
+    .map((cls) => path.join(root, cls, readdirSync(path.join(root, cls)).sort()[0]!));
+}
+
+async function batch(files: string[], size: number): Promise<tf.Tensor4D> {
+  const images = await Promise.all(files.map((f) => decodeImage(f, { size: [size, size], channels: 3 })));
+  return imagesToTensor(images, getBackbone('mobilenet').preprocessing);
+}
+
+test('MobileNet 0.25 from the tfjs folder and from the Keras .h5 gives bit-identical features on a real photo', async () => {
+  const fromTfjs = await loadBackbone({ name: 'mobilenet', alpha: 0.25, inputShape: [150, 150, 3], weights: TFJS_025 });
+  const fromH5 = await loadBackbone({ name: 'mobilenet', alpha: 0.25, inputShape: [150, 150, 3], weights: H5_025 });
+  assert.equal(fromTfjs.model.outputs[0]!.shape.join(','), ',4,4,256');
+  const x = await batch(photos(1), 150);
+  const a = (fromTfjs.model.predict(x) as tf.Tensor).dataSync();
+  const b = (fromH5.model.predict(x) as tf.Tensor).dataSync();
+  assert.equal(a.length, 4 * 4 * 256);
+  assert.ok(a.some((v) => v > 0), 'features are not all zero');
+  assert.deepEqual(Array.from(a), Array.from(b));
+  assert.equal(fromH5.weightsSha256, 'dbdb03ee2a22fd895301636cd328b234bb3a9952358f436d82f46b81e0d5b0bf');
+  assert.match(fromTfjs.weightsSha256 ?? '', /^[0-9a-f]{64}$/);
+});
+
+test('MobileNet 0.75 with its top: ImageNet top-1 from this architecture equals stock tf.loadLayersModel on real photos', async () => {
+  const spec = getBackbone('mobilenet');
+  const ours = spec.build({ inputShape: [224, 224, 3], alpha: 0.75, includeTop: true });
+  // The Keras 2.1 file has no conv_pad layers and names its top differently; weights map by name.
+  assignWeights(ours, await readWeightsFile(TFJS_075), { fitsWhat: 'mobilenet alpha 0.75' });
+  const stock = await loadLayersModelFromDir(TFJS_075);
+  const x = await batch(photos(3), 224);
+  const top1 = (m: tf.LayersModel) => Array.from((m.predict(x) as tf.Tensor).argMax(-1).dataSync());
+  const probs = (ours.predict(x) as tf.Tensor).max(-1).dataSync();
+  assert.deepEqual(top1(ours), top1(stock));
+  assert.ok(Math.max(...probs) > 0.2, `a confident ImageNet prediction on a flower photo (max p ${Math.max(...probs)})`);
+  const diff = tf.sub(ours.predict(x) as tf.Tensor, stock.predict(x) as tf.Tensor).abs().max().dataSync()[0]!;
+  assert.ok(diff < 1e-4, `probabilities agree (max |diff| ${diff})`);
+});
+
+test('a weights file for another architecture or width fails with one line naming layer, shapes and file', async () => {
+  await assert.rejects(loadBackbone({ name: 'mobilenet', alpha: 0.5, inputShape: [96, 96, 3], weights: H5_025 }), (err: Error) => {
+    assert.ok(err instanceof TlError);
+    assert.equal(err.message.split('\n').length, 1);
+    assert.match(err.message, /mobilenet_2_5_224_tf_no_top\.h5: layer conv1 weight kernel expected shape \[3,3,3,16\], found \[3,3,3,8\]; this file does not hold mobilenet alpha 0.5 weights/);
+    return true;
+  });
+  await assert.rejects(loadBackbone({ name: 'vgg16', inputShape: [64, 64, 3], weights: TFJS_025 }), /mobilenet_v1_0.25_224: layer block1_conv1 weight kernel expected shape \[3,3,3,64\], found none; this file does not hold vgg16 weights/);
+  await assert.rejects(loadBackbone({ name: 'mobilenet', weights: path.join(TFJS_025, 'PROVENANCE.md') }), /PROVENANCE.md: is not an HDF5 file/);
+});

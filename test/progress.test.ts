@@ -1,0 +1,73 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { readFileSync } from 'node:fs';
+import { Writable } from 'node:stream';
+import { spawnSync } from 'node:child_process';
+import { createProgress, logEvent, setJsonLog } from '../src/reporting/progress.js';
+import { tempDir, tlBin } from './helpers.js';
+
+/** A stream that is not a terminal (a CI log or a pipe), collecting what is written. */
+function pipeStream(): { stream: NodeJS.WriteStream; text: () => string } {
+  const chunks: string[] = [];
+  const stream = new Writable({
+    write(chunk, _enc, cb) {
+      chunks.push(chunk.toString());
+      cb();
+    },
+  }) as unknown as NodeJS.WriteStream;
+  return { stream, text: () => chunks.join('') };
+}
+
+after(() => setJsonLog(undefined));
+
+test('without a terminal, progress is plain lines: no escape codes, no carriage returns', () => {
+  const out = pipeStream();
+  const p = createProgress({ label: 'epoch 1/2', total: 3, unit: 'batches', stream: out.stream, intervalMs: 0, quiet: false });
+  p.tick(1, { loss: 0.5, acc: 0.81234 });
+  p.tick(1);
+  p.tick(1, { loss: 0.25, acc: 0.9 });
+  p.done('epoch 1: done');
+  const lines = out.text().split('\n').filter(Boolean);
+  assert.deepEqual(lines.slice(0, 3).map((l) => l.split(' ETA ')[0]), ['epoch 1/2: 1/3 batches', 'epoch 1/2: 2/3 batches', 'epoch 1/2: 3/3 batches']);
+  assert.match(lines[0]!, /loss 0\.5000 {2}acc 0\.8123$/);
+  assert.match(lines[1]!, /loss 0\.5000/, 'the last values are repeated until new ones arrive');
+  assert.match(lines[2]!, /ETA 0s {2}loss 0\.2500 {2}acc 0\.9000$/);
+  assert.equal(lines[3], 'epoch 1: done');
+  assert.doesNotMatch(out.text(), /[\u001b\r]/);
+});
+
+test('a loop shorter than one interval stays silent except for its summary; quiet silences everything', () => {
+  const out = pipeStream();
+  const p = createProgress({ label: 'evaluate', total: 5, stream: out.stream, quiet: false, intervalMs: Infinity });
+  for (let i = 0; i < 5; i++) p.tick();
+  p.done('evaluated');
+  assert.equal(out.text(), 'evaluated\n');
+  const silent = pipeStream();
+  const q = createProgress({ label: 'x', total: 2, stream: silent.stream, quiet: true, intervalMs: 0 });
+  q.tick();
+  q.done('summary');
+  assert.equal(silent.text(), '');
+});
+
+test('--log-json: one JSON object per event, each with a timestamp', () => {
+  const file = path.join(tempDir(), 'events.jsonl');
+  setJsonLog(file);
+  logEvent({ event: 'epoch', epoch: 1, loss: 0.5 });
+  logEvent({ event: 'epoch', epoch: 2, loss: 0.25, note: 'line\nbreak' });
+  setJsonLog(undefined);
+  logEvent({ event: 'ignored' });
+  const lines = readFileSync(file, 'utf8').split('\n');
+  assert.equal(lines.pop(), '', 'the file ends with a newline');
+  assert.equal(lines.length, 2);
+  const events = lines.map((l) => JSON.parse(l) as { event: string; epoch: number; time: string; note?: string });
+  assert.deepEqual(events.map((e) => e.epoch), [1, 2]);
+  assert.equal(events[1]!.note, 'line\nbreak');
+  for (const e of events) assert.ok(!Number.isNaN(Date.parse(e.time)));
+});
+
+test('an unwritable --log-json path fails at once with one line', () => {
+  const r = spawnSync(process.execPath, [tlBin, '--log-json', '/nonexistent-dir/x.jsonl', 'info'], { encoding: 'utf8' });
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr.trim(), /^tl: \/nonexistent-dir\/x\.jsonl: cannot be written \(ENOENT\); pass a writable path to --log-json$/);
+});
