@@ -60,6 +60,14 @@ test('MobileNet 0.75 with its top: ImageNet top-1 from this architecture equals 
   assert.ok(diff < 1e-4, `probabilities agree (max |diff| ${diff})`);
 });
 
+test('without --alpha the width follows from the weights file', async () => {
+  const loaded = await loadBackbone({ name: 'mobilenet', inputShape: [96, 96, 3], weights: H5_025 });
+  assert.equal(loaded.alpha, 0.25);
+  assert.deepEqual(loaded.model.outputs[0]!.shape, [null, 3, 3, 256]);
+  const none = await loadBackbone({ name: 'mobilenet', inputShape: [96, 96, 3], weights: 'none' });
+  assert.equal(none.alpha, 1.0);
+});
+
 test('a weights file for another architecture or width fails with one line naming layer, shapes and file', async () => {
   await assert.rejects(loadBackbone({ name: 'mobilenet', alpha: 0.5, inputShape: [96, 96, 3], weights: H5_025 }), (err: Error) => {
     assert.ok(err instanceof TlError);
@@ -67,6 +75,7 @@ test('a weights file for another architecture or width fails with one line namin
     assert.match(err.message, /mobilenet_2_5_224_tf_no_top\.h5: layer conv1 weight kernel expected shape \[3,3,3,16\], found \[3,3,3,8\]; this file does not hold mobilenet alpha 0.5 weights/);
     return true;
   });
+  await assert.rejects(loadBackbone({ name: 'mobilenet', inputShape: [96, 96, 3], weights: shared('backbones', 'mobilenet_v1_0.25_224_graph_tfhub') }), /mobilenet_v1_0.25_224_graph_tfhub: is a TensorFlow.js graph model/);
   await assert.rejects(loadBackbone({ name: 'vgg16', inputShape: [64, 64, 3], weights: TFJS_025 }), /mobilenet_v1_0.25_224: layer block1_conv1 weight kernel expected shape \[3,3,3,64\], found none; this file does not hold vgg16 weights/);
   await assert.rejects(loadBackbone({ name: 'mobilenet', weights: path.join(TFJS_025, 'PROVENANCE.md') }), /PROVENANCE.md: is not an HDF5 file/);
 });

@@ -1,6 +1,6 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -87,10 +87,13 @@ function runCli(args: string[]) {
 
 test('bad input is one line naming the problem, with a non-zero exit and nothing written', () => {
   const dir = tempDir();
+  // A path below a regular file can never be created, whoever runs the test (root ignores modes).
+  const aFile = path.join(dir, 'not-a-dir');
+  writeFileSync(aFile, '');
   const cases: [string[], RegExp][] = [
     [['custom', 'train', '--dataset', 'fashion-mnist', '--model', 'resnet9000', '--out', path.join(dir, 'a')], /unknown model "resnet9000"; use one of/],
     [['custom', 'train', '--dataset', 'mnist-of-cats', '--out', path.join(dir, 'b')], /mnist-of-cats/],
-    [['custom', 'train', '--dataset', 'fashion-mnist', '--epochs', '1', '--train-limit', '100', '--out', '/proc/tl-cannot-write/run'], /\/proc\/tl-cannot-write\/run: cannot be written/],
+    [['custom', 'train', '--dataset', 'fashion-mnist', '--epochs', '1', '--train-limit', '100', '--out', path.join(aFile, 'run')], /not-a-dir\/run: cannot be written/],
     [['custom', 'evaluate', dir], /is not a tl run/],
   ];
   for (const [args, pattern] of cases) {

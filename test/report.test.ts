@@ -1,7 +1,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, promises as fs } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import sharp from 'sharp';
 import { chromium } from 'playwright-core';
@@ -152,4 +152,21 @@ test('report of a two-phase run on photos: phase boundary in the curves, photo t
   const curves = Buffer.from(/data-figure="curves">\s*<img src="data:image\/svg\+xml;base64,([^"]+)"/.exec(html)![1]!, 'base64').toString('utf8');
   assert.match(curves, /fine-tuning →/);
   assert.match(curves, /← transfer learning/);
+});
+
+test('a partial run still gets a report: missing files are named, a moved photo becomes a placeholder', async () => {
+  const source = await flowersFinetuneRun(path.join(tempDir('tl-report-'), 'flowers-run'));
+  const copy = path.join(tempDir('tl-report-'), 'partial-run');
+  await fs.cp(source, copy, { recursive: true });
+  await fs.rm(path.join(copy, 'history.json'));
+  const run = new RunDir(copy);
+  const predictions = await run.predictions();
+  const moved = predictions.findIndex((p) => p.predicted !== p.label);
+  predictions[moved]!.source = { kind: 'file', path: path.join(copy, 'moved-away.jpg') };
+  await run.write('predictions', predictions);
+  const result = await writeReport(copy);
+  assert.deepEqual(result.pngs.map((p) => path.basename(p)), ['confusion.png', 'samples.png', 'misclassified.png']);
+  const html = readFileSync(result.html, 'utf8');
+  assert.match(html, /<code>history\.json<\/code> is missing/);
+  assert.match(html, /1 sample pictures of figure &#34;misclassified&#34; could not be loaded/);
 });

@@ -99,19 +99,45 @@ function featureModel(model: tf.LayersModel, spec: BackboneSpec): tf.LayersModel
   return tf.model({ inputs: model.inputs, outputs: feature.output as tf.SymbolicTensor, name: model.name });
 }
 
+/**
+ * Widths to try, in order. A weights file or folder given without --alpha is tried at every width
+ * the architecture has (default first), so the width follows from the file; a catalog id knows its
+ * width; 'none' and 'imagenet' use the requested or default width.
+ */
+function widthCandidates(spec: BackboneSpec, requested: number | undefined, weights: string): (number | undefined)[] {
+  if (!spec.alphas || requested !== undefined || weights === 'none' || weights === 'imagenet') return [resolveWidth(spec, requested)];
+  const asset = existsSync(weights) ? undefined : findAsset(weights);
+  if (asset) return [resolveWidth(spec, asset.alpha)];
+  return [spec.defaultAlpha!, ...spec.alphas.filter((a) => a !== spec.defaultAlpha)];
+}
+
 /** Build a backbone without its top and fill it with the requested weights. */
 export async function loadBackbone(opts: LoadBackboneOptions): Promise<LoadedBackbone> {
   const spec = getBackbone(opts.name);
-  const alpha = resolveWidth(spec, opts.alpha);
   const seed = opts.seed ?? 0;
-  const model = featureModel(spec.build({ inputShape: opts.inputShape ?? spec.defaultInputShape, includeTop: false, alpha, seed }), spec);
+  const build = (alpha: number | undefined) =>
+    featureModel(spec.build({ inputShape: opts.inputShape ?? spec.defaultInputShape, includeTop: false, alpha, seed }), spec);
+  const widths = widthCandidates(spec, opts.alpha, opts.weights);
   if (opts.weights === 'none') {
-    return { model, spec, alpha, weightsSha256: null, weightsSource: `none (random init, seed ${seed})` };
+    return { model: build(widths[0]), spec, alpha: widths[0], weightsSha256: null, weightsSource: `none (random init, seed ${seed})` };
   }
-  const file = await readWeightsFile(resolveWeightsPath(spec, alpha, opts.weights));
-  assignWeights(model, file, { autoNamedLayerBases: spec.autoNamedLayerBases, fitsWhat: describeVariant(spec, alpha) });
-  return { model, spec, alpha, weightsSha256: file.sha256, weightsSource: path.resolve(file.source) };
+  const file = await readWeightsFile(resolveWeightsPath(spec, widths[0], opts.weights));
+  const fitsWhat = widths.length > 1 ? `${spec.name} (any alpha of ${spec.alphas!.join(', ')})` : describeVariant(spec, widths[0]);
+  let firstError: TlError | undefined;
+  for (const alpha of widths) {
+    const model = build(alpha);
+    try {
+      assignWeights(model, file, { autoNamedLayerBases: spec.autoNamedLayerBases, fitsWhat });
+      return { model, spec, alpha, weightsSha256: file.sha256, weightsSource: path.resolve(file.source) };
+    } catch (err) {
+      model.dispose();
+      if (!(err instanceof TlError)) throw err;
+      firstError ??= err;
+    }
+  }
+  throw firstError!;
 }
 
 export { readWeightsFile } from './weights-read.js';
 export { assignWeights } from './weights-apply.js';
+export { writeKerasH5Weights, writeTfjsWeights } from './weights-write.js';

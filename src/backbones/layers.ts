@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../util/rng.js';
 import { TlError } from '../util/errors.js';
+import type { PreprocessingConfig } from '../artifacts/run.js';
 import type { BuildOptions, InputShape } from './types.js';
 
 /**
@@ -18,6 +19,9 @@ export class SeededGlorot {
     return tf.initializers.glorotUniform({ seed: this.rng.int(2 ** 31 - 1) });
   }
 }
+
+/** keras.applications `preprocess_input` mode "tf" (MobileNet, Xception): 0..255 -> -1..1. */
+export const SCALE_TO_PLUS_MINUS_ONE: PreprocessingConfig = { mode: 'scale', scale: 1 / 127.5, offset: -1, grayscale: false };
 
 /** Keras BatchNormalization defaults (epsilon 1e-3, momentum 0.99), which tfjs shares. */
 export function batchNorm(name: string): tf.layers.Layer {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { TlError } from '../util/errors.js';
-import { batchNorm, checkInputShape, SeededGlorot } from './layers.js';
+import { batchNorm, checkInputShape, SCALE_TO_PLUS_MINUS_ONE, SeededGlorot } from './layers.js';
 import type { BackboneSpec, BuildOptions } from './types.js';
 
 /**
@@ -101,7 +101,7 @@ function buildMobileNet(opts: BuildOptions): tf.LayersModel {
 export const mobilenet: BackboneSpec = {
   name: 'mobilenet',
   description: 'MobileNet v1 (keras.applications.MobileNet), width multiplier alpha 0.25/0.5/0.75/1.0',
-  preprocessing: { mode: 'scale', scale: 1 / 127.5, offset: -1, grayscale: false },
+  preprocessing: SCALE_TO_PLUS_MINUS_ONE,
   defaultInputShape: [150, 150, 3],
   minInputSize: 32,
   topInputSize: 224,

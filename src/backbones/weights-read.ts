@@ -48,8 +48,16 @@ export async function readWeightsFile(file: string): Promise<WeightsFile> {
   return readKerasH5Weights(file);
 }
 
+/** Graph models (tfjs-converter from a SavedModel/TF-Hub) hold a GraphDef: a `node` list. */
+function isGraphModel(topology: unknown): boolean {
+  return typeof topology === 'object' && topology !== null && Array.isArray((topology as { node?: unknown }).node);
+}
+
 async function readTfjsWeights(modelJson: string, source: string): Promise<WeightsFile> {
   const artifacts = await readModelArtifacts(modelJson);
+  if (isGraphModel(artifacts.modelTopology)) {
+    throw fileError(source, 'is a TensorFlow.js graph model, whose weights are not named by Keras layer', 'use a layers model (model.json with a Keras topology) or a Keras .h5');
+  }
   const specs = artifacts.weightSpecs ?? [];
   const data = artifacts.weightData as ArrayBuffer;
   const named = tf.io.decodeWeights(data, specs);

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { batchNorm, checkInputShape, SeededGlorot } from './layers.js';
+import { batchNorm, checkInputShape, SCALE_TO_PLUS_MINUS_ONE, SeededGlorot } from './layers.js';
 import type { BackboneSpec, BuildOptions } from './types.js';
 
 /**
@@ -114,7 +114,7 @@ function buildXception(opts: BuildOptions): tf.LayersModel {
 export const xception: BackboneSpec = {
   name: 'xception',
   description: 'Xception (keras.applications.Xception), depthwise-separable convolutions with residuals',
-  preprocessing: { mode: 'scale', scale: 1 / 127.5, offset: -1, grayscale: false },
+  preprocessing: SCALE_TO_PLUS_MINUS_ONE,
   defaultInputShape: [150, 150, 3],
   minInputSize: 71,
   topInputSize: 299,

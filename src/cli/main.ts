@@ -3,15 +3,18 @@ import { TlError } from '../util/errors.js';
 import { setJsonLog } from '../reporting/progress.js';
 import { register as registerInfo } from './commands/info.js';
 import { register as registerReport } from './commands/report.js';
+import { register as registerSweep } from './commands/sweep.js';
 import { register as registerCustom } from './commands/custom.js';
 import { register as registerDatasets } from './commands/datasets.js';
 import { register as registerBackbones } from './commands/backbones.js';
 import { register as registerTrain } from './commands/train.js';
 import { register as registerPredict } from './commands/predict.js';
 import { register as registerEvaluate } from './commands/evaluate.js';
+import { register as registerFinetune } from './commands/finetune.js';
+import { register as registerClassify } from './commands/classify.js';
 
 /** Each command module adds its subcommand; the library does the work. */
-const COMMANDS: ((program: Command) => void)[] = [registerInfo, registerReport, registerCustom, registerDatasets, registerBackbones, registerTrain, registerPredict, registerEvaluate];
+const COMMANDS: ((program: Command) => void)[] = [registerInfo, registerReport, registerSweep, registerCustom, registerDatasets, registerBackbones, registerTrain, registerPredict, registerEvaluate, registerFinetune, registerClassify];
 
 export function buildProgram(): Command {
   const program = new Command('tl')

@@ -10,6 +10,12 @@ export const IMAGE_EXTENSIONS = ['jpg', 'jpeg', 'png', 'webp', 'gif', 'tif', 'ti
  */
 export const DEFAULT_MAX_INPUT_PIXELS = 50_000_000;
 
+/**
+ * Names the decoding pipeline below. Anything cached from decoded pixels (the feature cache) keys
+ * on it: change it whenever the pipeline's output changes (resize kernel, colour handling...).
+ */
+export const DECODER_ID = 'sharp:rotate,flatten-white,fill-linear,srgb-8bit:v1';
+
 export function isImageFile(file: string): boolean {
   const ext = path.extname(file).slice(1).toLowerCase();
   return (IMAGE_EXTENSIONS as readonly string[]).includes(ext);
@@ -24,7 +30,7 @@ export interface DecodedImage {
 }
 
 export interface DecodeOptions {
-  /** Output [height, width]; the image is stretched to it (Keras `load_img(target_size)` does the same). */
+  /** Output [height, width]; the image is stretched to it, with an antialiased bilinear filter (Keras' image_dataset_from_directory resizes bilinearly too). */
   size: [number, number];
   /** 3 = sRGB, 1 = luminance. */
   channels: 1 | 3;
@@ -46,7 +52,7 @@ export async function decodeImage(input: string | Buffer, opts: DecodeOptions): 
   })
     .rotate()
     .flatten({ background: '#ffffff' })
-    .resize(width, height, { fit: 'fill', kernel: 'lanczos3' });
+    .resize(width, height, { fit: 'fill', kernel: 'linear' });
   pipeline = opts.channels === 1 ? pipeline.toColourspace('b-w') : pipeline.toColourspace('srgb');
   const { data, info } = await pipeline.toFormat('raw', { depth: 'uchar' }).toBuffer({ resolveWithObject: true });
   if (info.channels !== opts.channels || info.width !== width || info.height !== height || data.length !== width * height * opts.channels) {

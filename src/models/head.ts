@@ -18,6 +18,11 @@ export const HEAD_UNITS = 1024;
 /** Layer names in the joined model; `head_` keeps them apart from any backbone's names. */
 const NAMES = { pool: 'head_pool', hidden: 'head_dense', output: 'head_predictions' } as const;
 
+/** Whether a layer of a joined model belongs to the head (fine-tuning always trains those). */
+export function isHeadLayer(layer: tf.layers.Layer): boolean {
+  return Object.values(NAMES).includes(layer.name as (typeof NAMES)[keyof typeof NAMES]);
+}
+
 export function buildHead(opts: HeadOptions): tf.LayersModel {
   const seed = opts.seed ?? 1;
   const input = tf.input({ shape: opts.featureShape, name: 'head_input' });

@@ -1,4 +1,4 @@
-export { writeReport, REPORT_FIGURES, type ReportOptions, type ReportResult } from './report.js';
+export { writeReport, reportOrWarn, REPORT_FIGURES, type ReportOptions, type ReportResult } from './report.js';
 export { renderVegaLite, type RenderedChart } from './vega.js';
 export { curvesSpec, confusionSpec } from './charts.js';
 export { mostConfusedPairs, pickSamples, pickMisclassified, type ConfusedPair } from './analysis.js';

@@ -116,61 +116,87 @@ function missingNote(what: string, file: string): string {
   return `<p class="note">No ${escapeHtml(what)}: <code>${escapeHtml(file)}</code> is missing (interrupted run?).</p>`;
 }
 
+/** What each part of the page contributes: its HTML, its figures (written as PNGs), its notes. */
+interface Part {
+  sections: string[];
+  figures: { fig: FigureImage; png: Buffer }[];
+  notes: string[];
+}
+
+async function curvesPart({ history }: RunFiles): Promise<Part> {
+  if (!history?.length) return { sections: [section('curves', 'Training curves', missingNote('training history', 'history.json'))], figures: [], notes: [] };
+  const f = await chartFigure('curves', 'Accuracy and loss per epoch, training and validation', curvesSpec(history));
+  return { sections: [section('curves', 'Training curves', figure(f.fig))], figures: [f], notes: [] };
+}
+
+async function evaluationPart({ metrics, labels }: RunFiles): Promise<Part> {
+  if (!metrics) return { sections: [section('confusion', 'Test evaluation', missingNote('test evaluation', 'metrics.json'))], figures: [], notes: [] };
+  const f = await chartFigure('confusion', 'Confusion matrix on the test set', confusionSpec(labels, metrics.test.confusion));
+  const matrix = `<div class="columns"><div>${figure(f.fig)}</div><div>${confusedPairsTable(metrics.test, labels)}</div></div>`;
+  return {
+    sections: [section('confusion', 'Confusion matrix', matrix), section('per-class', 'Per-class precision, recall and F1 (test set)', perClassTable(metrics.test))],
+    figures: [f],
+    notes: [],
+  };
+}
+
+async function predictionsPart({ predictions, labels }: RunFiles, options: ReportOptions): Promise<Part> {
+  if (!predictions?.length) return { sections: [section('samples', 'Sample predictions', missingNote('predictions', 'predictions.json'))], figures: [], notes: [] };
+  const load = options.loadSample ?? defaultSampleLoader;
+  const wrong = predictions.filter((p) => p.predicted !== p.label).length;
+  const shown = pickMisclassified(predictions, options.maxMisclassified ?? 100);
+  const part: Part = { sections: [], figures: [], notes: [] };
+  const add = async (name: string, title: string, caption: string, records: PredictionRecord[]) => {
+    const g = await gridFigure(name, caption, records, labels, load);
+    part.figures.push(g);
+    part.sections.push(section(name, title, figure(g.fig)));
+    if (g.missing > 0) part.notes.push(`${g.missing} sample pictures of figure "${name}" could not be loaded (moved photos or dataset not in the cache)`);
+  };
+  await add('samples', 'Sample predictions', `Test predictions, round-robin over the ${labels.length} classes`, pickSamples(predictions, labels.length));
+  if (shown.length) await add('misclassified', 'Misclassified samples', `Misclassified test samples: ${shown.length} of ${wrong}, most confident first`, shown);
+  else part.sections.push(section('misclassified', 'Misclassified samples', '<p class="note">None: every test sample was classified correctly.</p>'));
+  return part;
+}
+
 /**
  * Write report.html (self-contained: figures as data URIs, inline CSS, no scripts) and one PNG
- * per figure into the run directory. Every file is written atomically, the page last.
+ * per figure into the run directory. Every file is written atomically, the page last. Parts whose
+ * run file is missing (an interrupted run) are named on the page instead.
  */
 export async function writeReport(runDir: string, options: ReportOptions = {}): Promise<ReportResult> {
   const dir = path.resolve(runDir);
   const files = await readRunFiles(dir);
-  const load = options.loadSample ?? defaultSampleLoader;
-  const { config, labels, metrics, history, predictions } = files;
-  const figures: { fig: FigureImage; png: Buffer }[] = [];
-  const sections: string[] = [];
-  const notes: string[] = [];
-
-  sections.push(section('facts', 'Run facts', table([], runFacts(config, metrics), { className: 'facts', rowHeaders: true })));
-
-  if (history?.length) {
-    const f = await chartFigure('curves', 'Accuracy and loss per epoch, training and validation', curvesSpec(history));
-    figures.push(f);
-    sections.push(section('curves', 'Training curves', figure(f.fig)));
-  } else sections.push(section('curves', 'Training curves', missingNote('training history', 'history.json')));
-
-  if (metrics) {
-    const f = await chartFigure('confusion', 'Confusion matrix on the test set', confusionSpec(labels, metrics.test.confusion));
-    figures.push(f);
-    sections.push(section('confusion', 'Confusion matrix', `<div class="columns"><div>${figure(f.fig)}</div><div>${confusedPairsTable(metrics.test, labels)}</div></div>`));
-    sections.push(section('per-class', 'Per-class precision, recall and F1 (test set)', perClassTable(metrics.test)));
-  } else sections.push(section('confusion', 'Test evaluation', missingNote('test evaluation', 'metrics.json')));
-
-  if (predictions?.length) {
-    const wrong = predictions.filter((p) => p.predicted !== p.label).length;
-    const shown = pickMisclassified(predictions, options.maxMisclassified ?? 100);
-    const grids = [
-      await gridFigure('samples', `Test predictions, round-robin over the ${labels.length} classes`, pickSamples(predictions, labels.length), labels, load),
-      await gridFigure('misclassified', `Misclassified test samples: ${shown.length} of ${wrong}, most confident first`, shown, labels, load),
-    ];
-    for (const g of grids) {
-      figures.push(g);
-      if (g.missing > 0) notes.push(`${g.missing} sample pictures of figure "${g.fig.name}" could not be loaded (moved photos or dataset not in the cache)`);
-    }
-    sections.push(section('samples', 'Sample predictions', figure(grids[0]!.fig)));
-    sections.push(section('misclassified', 'Misclassified samples', shown.length ? figure(grids[1]!.fig) : '<p class="note">None.</p>'));
-  } else sections.push(section('samples', 'Sample predictions', missingNote('predictions', 'predictions.json')));
-
+  const facts = section('facts', 'Run facts', table([], runFacts(files.config, files.metrics), { className: 'facts', rowHeaders: true }));
+  const parts = [await curvesPart(files), await evaluationPart(files), await predictionsPart(files, options)];
+  const notes = parts.flatMap((p) => p.notes);
+  const sections = [facts, ...parts.flatMap((p) => p.sections)];
   if (notes.length) sections.push(section('notes', 'Notes', `<ul>${notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>`));
 
   const pngs: string[] = [];
-  for (const { fig, png } of figures) {
+  for (const { fig, png } of parts.flatMap((p) => p.figures)) {
     const file = path.join(dir, `${fig.name}.png`);
     await writeFileAtomic(file, png);
     pngs.push(file);
   }
-  const title = `${config.model} on ${config.dataset.name}`;
-  const subtitle = `${config.kind} run · ${config.createdAt} · ${dir}`;
-  const html = page(title, subtitle, summaryCards(files), sections);
+  const { config } = files;
+  const html = page(`${config.model} on ${config.dataset.name}`, `${config.kind} run · ${config.createdAt} · ${dir}`, summaryCards(files), sections);
   const htmlFile = path.join(dir, 'report.html');
   await writeFileAtomic(htmlFile, html);
   return { html: htmlFile, pngs };
+}
+
+/**
+ * The end of every training command: the run is already complete on disk, so a report that fails
+ * (a font, a moved photo folder) must not fail the command. It warns, naming the retry.
+ */
+export async function reportOrWarn(runDir: string): Promise<ReportResult | undefined> {
+  try {
+    const result = await writeReport(runDir);
+    process.stderr.write(`report: ${result.html}\n`);
+    return result;
+  } catch (err) {
+    const reason = (err instanceof Error ? err.message : String(err)).split('\n')[0];
+    process.stderr.write(`tl: warning: the run is complete but its report was not written (${reason}); retry with: tl report ${runDir}\n`);
+    return undefined;
+  }
 }

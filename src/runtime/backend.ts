@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { TlError } from '../util/errors.js';
 import { registerWasmKernels } from './wasm-kernels/index.js';
+import { installFastBatchNorm } from './batchnorm.js';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 export const BACKENDS: readonly BackendName[] = ['tensorflow', 'wasm', 'cpu'];
@@ -77,6 +78,7 @@ export async function initBackend(flag?: string): Promise<BackendName> {
       }
     }
   }
+  installFastBatchNorm();
   await tf.ready();
   return chosen!;
 }

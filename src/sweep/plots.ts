@@ -60,7 +60,7 @@ export function plotFileName(p: PlotSpec): string {
 /** Vega-Lite: y against the swept x, finished configurations only, log x where values span decades. */
 export function sweepPlotSpec(p: PlotSpec, results: SweepResult[]): TopLevelSpec {
   const yKey = p.y ?? 'testAccuracy';
-  const done = results.filter((r) => r.status !== 'failed' && r[yKey] !== undefined && p.x in r.params);
+  const done = results.filter((r) => (r.status === 'trained' || r.status === 'reused') && r[yKey] !== undefined && p.x in r.params);
   const xValues = distinctValues(done, p.x);
   const numeric = isNumeric(xValues);
   const log = p.log ?? wantsLogScale(p.x, xValues);
@@ -72,7 +72,14 @@ export function sweepPlotSpec(p: PlotSpec, results: SweepResult[]): TopLevelSpec
     id: r.id,
   }));
   const x = numeric
-    ? { field: 'x', type: 'quantitative', title: p.x, scale: log ? { type: 'log' } : { zero: false }, axis: log ? { format: '~g' } : {} }
+    ? {
+        field: 'x',
+        type: 'quantitative',
+        title: p.x,
+        scale: log ? { type: 'log' } : { zero: false },
+        // Ticks at the swept values: a grid of 4 learning rates reads better than log-scale defaults.
+        axis: { format: '~g', ...(xValues.length <= 10 ? { values: xValues } : {}) },
+      }
     : { field: 'x', type: 'ordinal', title: p.x, sort: xValues.map(formatParam), axis: { labelAngle: 0 } };
   const y = {
     field: 'y',
@@ -84,13 +91,24 @@ export function sweepPlotSpec(p: PlotSpec, results: SweepResult[]): TopLevelSpec
   const color = p.color
     ? { field: 'series', type: 'nominal', title: p.color, sort: colorOrder, legend: { orient: 'right' } }
     : { value: '#1f77b4' };
+  // Several configurations per (x, line) when more than two keys are swept: points, not a zig-zag line.
+  const keys = rows.map((r) => JSON.stringify([r.x, r.series]));
+  const mark = new Set(keys).size === keys.length ? { type: 'line', point: { size: 50 }, strokeWidth: 2 } : { type: 'point', size: 60, filled: true, opacity: 0.7 };
+  const layers: object[] = [{ mark, encoding: { color, detail: { field: 'series' } } }];
+  // One series with few points: print each value beside its point, so the plot can be read exactly.
+  if (!p.color && rows.length <= 12) {
+    layers.push({
+      mark: { type: 'text', dy: -12, fontSize: 11, color: '#333' },
+      encoding: { text: { field: 'y', type: 'quantitative', format: yKey === 'testAccuracy' ? '.2%' : '.3~f' } },
+    });
+  }
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: p.title ?? plotTitle(p),
     width: 480,
     height: 300,
     data: { values: rows },
-    mark: { type: 'line', point: { size: 50 }, strokeWidth: 2 },
-    encoding: { x, y, color, detail: { field: 'series' }, tooltip: [{ field: 'x' }, { field: 'series' }, { field: 'y', format: '.4f' }] },
+    encoding: { x, y, tooltip: [{ field: 'x' }, { field: 'series' }, { field: 'y', format: '.4f' }] },
+    layer: layers,
   } as TopLevelSpec;
 }

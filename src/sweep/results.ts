@@ -1,6 +1,7 @@
 import type { Options } from './spec.js';
 
-export type SweepStatus = 'trained' | 'reused' | 'failed';
+/** interrupted: Ctrl-C stopped training; the sweep stops there and a re-run trains it again. */
+export type SweepStatus = 'trained' | 'reused' | 'failed' | 'interrupted';
 
 /** One row of results.csv / results.md. */
 export interface SweepResult {
@@ -10,6 +11,8 @@ export interface SweepResult {
   runDir: string;
   testAccuracy?: number;
   testLoss?: number;
+  /** Training images actually used (after trainLimit and the validation split). */
+  trainCount?: number;
   epochs?: number;
   bestEpoch?: number;
   trainSeconds?: number;
@@ -25,7 +28,7 @@ export function formatParam(value: unknown): string {
   return String(value);
 }
 
-const METRIC_COLUMNS = ['testAccuracy', 'testLoss', 'epochs', 'bestEpoch', 'trainSeconds', 'imagesPerSecond'] as const;
+const METRIC_COLUMNS = ['testAccuracy', 'testLoss', 'trainCount', 'epochs', 'bestEpoch', 'trainSeconds', 'imagesPerSecond'] as const;
 
 function metricText(r: SweepResult, key: (typeof METRIC_COLUMNS)[number]): string {
   const v = r[key];
@@ -66,12 +69,16 @@ export interface MarkdownOptions {
 /** A Markdown table (best test accuracy in bold) followed by the plots. */
 export function resultsMarkdown(results: SweepResult[], keys: string[], opts: MarkdownOptions): string {
   const best = Math.max(...results.map((r) => r.testAccuracy ?? -1));
-  const header = [...keys, 'test acc', 'test loss', 'epochs', 'train s', 'img/s', 'status'];
+  const header = [...keys, 'test acc', 'test loss', 'train images', 'epochs', 'train s', 'img/s', 'status'];
   const lines = [`# ${opts.title}`, ''];
   if (opts.description) lines.push(opts.description, '');
-  const ok = results.filter((r) => r.status !== 'failed').length;
-  lines.push(`${results.length} configurations: ${ok} finished, ${results.length - ok} failed.`, '');
-  lines.push(`| ${header.join(' | ')} |`, `| ${header.map((_, i) => (i < keys.length ? '---' : '---:')).join(' | ')} |`);
+  const count = (...statuses: SweepStatus[]) => results.filter((r) => statuses.includes(r.status)).length;
+  const interrupted = count('interrupted');
+  lines.push(
+    `${results.length} configurations: ${count('trained', 'reused')} finished, ${count('failed')} failed${interrupted ? `, ${interrupted} interrupted (run the sweep again to resume)` : ''}.`,
+    '',
+  );
+  lines.push(`| ${header.join(' | ')} |`, `| ${header.map((_, i) => (i < keys.length || i === header.length - 1 ? '---' : '---:')).join(' | ')} |`);
   for (const r of results) {
     const acc = r.testAccuracy === undefined ? '' : `${(r.testAccuracy * 100).toFixed(2)}%`;
     const status = r.status === 'failed' ? `failed: ${r.error ?? ''}` : r.status;
@@ -79,6 +86,7 @@ export function resultsMarkdown(results: SweepResult[], keys: string[], opts: Ma
       ...keys.map((k) => (k in r.params ? formatParam(r.params[k]) : '')),
       r.testAccuracy === best && best >= 0 ? `**${acc}**` : acc,
       metricText(r, 'testLoss'),
+      metricText(r, 'trainCount'),
       metricText(r, 'epochs'),
       metricText(r, 'trainSeconds'),
       r.imagesPerSecond === undefined ? '' : r.imagesPerSecond.toFixed(0),

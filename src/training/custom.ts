@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { loadDataset, stratifiedSplit, type LoadedDataset } from '../data/datasets.js';
+import { catalogEntry } from '../data/catalog.js';
 import { byteImageSource, type PixelScaling } from '../data/array-source.js';
 import { buildCustomModel, type CustomModelName, type MlpOptions, type CnnOptions } from '../models/custom.js';
 import { initBackend } from '../runtime/backend.js';
@@ -9,8 +10,10 @@ import { seedEverything } from '../runtime/seed.js';
 import { RunDir, type DatasetInfo, type PredictionRecord, type RunConfig, type RunMetrics } from '../artifacts/run.js';
 import { saveLayersModelToDir } from '../artifacts/layers-io.js';
 import { exists } from '../util/atomic.js';
+import { Rng } from '../util/rng.js';
 import { fileError, TlError } from '../util/errors.js';
 import { fit, type FitResult } from './loop.js';
+import { reportOrWarn } from '../reporting/report.js';
 import { evaluateModel, type ScoredSample } from './metrics.js';
 
 export interface CustomTrainOptions {
@@ -29,6 +32,8 @@ export interface CustomTrainOptions {
   normalize?: boolean;
   /** Early-stopping patience in epochs on validation loss; 0 turns it off. */
   patience?: number;
+  /** Halve the learning rate after this many epochs without a better validation loss; 0 turns it off. */
+  lrPatience?: number;
   mlp?: Partial<MlpOptions>;
   cnn?: Partial<CnnOptions>;
   out?: string;
@@ -67,12 +72,21 @@ async function prepareWorkDir(out: string): Promise<string> {
   return work;
 }
 
-/** Seeded, stratified subset of at most `limit` rows (keeps every class when limit >= classes). */
+/**
+ * Seeded, stratified subset of exactly `limit` rows. Stratification rounds each class's share, so
+ * tiny limits (fewer than the classes) are topped up with seeded random rows rather than left empty.
+ */
 function limitRows(rows: Int32Array, labels: Uint8Array, limit: number | undefined, seed: number): Int32Array {
   if (!limit || limit >= rows.length) return rows;
+  if (limit < 1) throw new TlError(`--train-limit must be at least 1 (got ${limit})`);
   const sub = Uint8Array.from(rows, (r) => labels[r]!);
-  const { test } = stratifiedSplit(sub, limit / rows.length, seed);
-  return Int32Array.from(test.slice(0, limit), (i) => rows[i]!);
+  const picked = Array.from(stratifiedSplit(sub, limit / rows.length, seed).test.slice(0, limit));
+  if (picked.length < limit) {
+    const taken = new Set(picked);
+    const rest = new Rng(seed).permutation(rows.length).filter((i) => !taken.has(i));
+    picked.push(...rest.slice(0, limit - picked.length));
+  }
+  return Int32Array.from(picked, (i) => rows[i]!);
 }
 
 function splitTrainVal(data: LoadedDataset, valSplit: number, seed: number, trainLimit?: number) {
@@ -115,14 +129,29 @@ export async function trainCustom(opts: CustomTrainOptions): Promise<CustomTrain
   const lr = opts.lr ?? 1e-3;
   const valSplit = opts.valSplit ?? 0.1;
   const patience = opts.patience ?? 3;
+  const lrPatience = opts.lrPatience ?? 1;
   const normalize = opts.normalize ?? true;
   if (!(epochs >= 1)) throw new TlError(`--epochs must be a positive integer (got ${opts.epochs})`);
   if (!(valSplit >= 0 && valSplit < 1)) throw new TlError(`--val-split must be in [0, 1) (got ${valSplit})`);
 
   const out = path.resolve(opts.out ?? defaultRunDir(opts.dataset, opts.model));
+  catalogEntry(opts.dataset); // an unknown name fails here, before anything is created
+  const work = await prepareWorkDir(out);
+  try {
+    return await trainInto(work, out, { ...opts, seed, epochs, batchSize, lr, valSplit, patience, lrPatience, normalize });
+  } catch (err) {
+    // Keep the work dir only if it holds a checkpoint worth resuming from.
+    if (!(await exists(path.join(work, 'checkpoint')))) await fs.rm(work, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+type ResolvedOptions = CustomTrainOptions & Required<Pick<CustomTrainOptions, 'seed' | 'epochs' | 'batchSize' | 'lr' | 'valSplit' | 'patience' | 'lrPatience' | 'normalize'>>;
+
+async function trainInto(work: string, out: string, opts: ResolvedOptions): Promise<CustomTrainResult> {
+  const { seed, epochs, batchSize, lr, valSplit, patience, lrPatience, normalize } = opts;
   const backend = await initBackend();
   const data = await loadDataset(opts.dataset, { resplit: opts.resplit, seed });
-  const work = await prepareWorkDir(out);
   seedEverything(seed);
 
   const scaling: PixelScaling = { scale: normalize ? 1 / 255 : 1, offset: 0 };
@@ -137,6 +166,7 @@ export async function trainCustom(opts: CustomTrainOptions): Promise<CustomTrain
     seed,
     validation: val.length ? byteImageSource(data.train, val, scaling) : undefined,
     earlyStopping: patience > 0 && val.length ? { patience, monitor: 'val_loss' } : undefined,
+    reduceLrOnPlateau: lrPatience > 0 ? { factor: 0.5, patience: lrPatience, minLr: lr / 64 } : undefined,
     checkpointDir: path.join(work, 'checkpoint'),
     phase: 'train',
     label: `${opts.model} epoch`,
@@ -149,7 +179,7 @@ export async function trainCustom(opts: CustomTrainOptions): Promise<CustomTrain
     test: evaluation,
     trainSeconds: result.seconds,
     backend,
-    dataset: datasetInfo(data, train.length, val.length, { ...opts, seed }),
+    dataset: datasetInfo(data, train.length, val.length, opts),
     imagesPerSecond: meanImagesPerSecond(result),
     bestEpoch: result.bestEpoch,
     stoppedEarly: result.stoppedEarly,
@@ -168,6 +198,7 @@ export async function trainCustom(opts: CustomTrainOptions): Promise<CustomTrain
       optimizer: 'adam',
       valSplit,
       patience,
+      lrPatience,
       normalize,
       ...(opts.resplit ? { resplit: opts.resplit } : {}),
       ...(opts.trainLimit ? { trainLimit: opts.trainLimit } : {}),
@@ -190,6 +221,7 @@ export async function trainCustom(opts: CustomTrainOptions): Promise<CustomTrain
   await fs.rm(path.join(work, 'checkpoint'), { recursive: true, force: true });
   await fs.rename(work, out);
   model.dispose();
+  await reportOrWarn(out);
   return { runDir: out, metrics };
 }
 

@@ -30,6 +30,8 @@ export interface FeatureKey {
   featureLayer: string;
   inputShape: [number, number, number];
   preprocessing: PreprocessingConfig;
+  /** The image decoding pipeline (DECODER_ID): same file bytes, other pixels, other features. */
+  decoder: string;
 }
 
 export class FeatureCache {

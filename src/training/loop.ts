@@ -44,6 +44,8 @@ export interface FitOptions {
    * runs BN in training mode, which re-estimates the statistics from small batches.
    */
   batchNorm?: 'train' | 'inference';
+  /** Multiply the learning rate by `factor` when validation loss has not improved for `patience` epochs. */
+  reduceLrOnPlateau?: { factor: number; patience: number; minLr?: number };
   optimizer?: tf.Optimizer;
   label?: string;
 }
@@ -180,6 +182,35 @@ async function trainEpoch(
   return { loss: lossSum / Math.max(seen, 1), acc: correct / Math.max(seen, 1), seen, complete };
 }
 
+/** tfjs optimizers keep their rate in a protected field; Adam, SGD and RMSProp all call it learningRate. */
+function learningRate(optimizer: tf.Optimizer): number | undefined {
+  const lr = (optimizer as unknown as { learningRate?: number }).learningRate;
+  return typeof lr === 'number' ? lr : undefined;
+}
+
+/** Keras's ReduceLROnPlateau on validation (else training) loss. */
+function lrScheduler(config: FitOptions['reduceLrOnPlateau']) {
+  let bestLoss = Infinity;
+  let wait = 0;
+  return {
+    observe(record: EpochRecord, optimizer: tf.Optimizer): void {
+      if (!config) return;
+      const loss = record.val_loss ?? record.loss;
+      if (loss < bestLoss) {
+        bestLoss = loss;
+        wait = 0;
+        return;
+      }
+      const lr = learningRate(optimizer);
+      if (++wait < config.patience || lr === undefined) return;
+      const next = Math.max(lr * config.factor, config.minLr ?? 0);
+      (optimizer as unknown as { learningRate: number }).learningRate = next;
+      wait = 0;
+      process.stderr.write(`learning rate ${lr.toExponential(2)} -> ${next.toExponential(2)} (validation loss did not improve)\n`);
+    },
+  };
+}
+
 function improved(record: EpochRecord, best: EpochRecord | undefined, monitor: EarlyStopping['monitor']): boolean {
   if (!best) return true;
   const value = monitor === 'val_acc' ? record.val_acc ?? record.acc : record.val_loss ?? record.loss;
@@ -202,6 +233,7 @@ export async function fit(model: tf.LayersModel, train: BatchSource, opts: FitOp
   let bestWeights: tf.Tensor[] | undefined;
   let sinceBest = 0;
   let stoppedEarly = false;
+  const plateau = lrScheduler(opts.reduceLrOnPlateau);
 
   const run = async () => {
     for (let i = 1; i <= opts.epochs; i++) {
@@ -217,7 +249,7 @@ export async function fit(model: tf.LayersModel, train: BatchSource, opts: FitOp
         loss: result.loss,
         acc: result.acc,
         ...(val ? { val_loss: val.loss, val_acc: val.acc } : {}),
-        lr: opts.lr,
+        lr: learningRate(optimizer) ?? opts.lr,
         seconds,
         imagesPerSecond: result.seen / seconds,
       };
@@ -228,6 +260,7 @@ export async function fit(model: tf.LayersModel, train: BatchSource, opts: FitOp
           (val ? ` val_loss ${val.loss.toFixed(4)} val_acc ${val.acc.toFixed(4)}` : '') +
           ` (${seconds.toFixed(1)}s, ${record.imagesPerSecond.toFixed(0)} img/s)\n`,
       );
+      if (opts.reduceLrOnPlateau) plateau.observe(record, optimizer);
       if (improved(record, best, monitor)) {
         best = record;
         sinceBest = 0;

@@ -1,14 +1,17 @@
 import * as tf from '@tensorflow/tfjs';
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { glob } from 'glob';
 import { RunDir, type Evaluation, type RunConfig } from '../artifacts/run.js';
 import { loadLayersModelFromDir } from '../artifacts/layers-io.js';
 import { decodeSamples, ImageBatchSource, scanClassFolders, type ImageSample, type SkippedFile } from '../data/image-folder.js';
 import { isImageFile } from '../data/images.js';
-import { imagesToTensor } from '../data/preprocess.js';
+import { imagesToTensor, loadImageFor } from '../data/preprocess.js';
+import * as mobilenet from '@tensorflow-models/mobilenet';
+import { IMAGENET_CLASSES } from '@tensorflow-models/mobilenet/dist/imagenet_classes.js';
+import { fileLoader } from '../artifacts/layers-io.js';
 import { initBackend } from '../runtime/backend.js';
-import { fileError } from '../util/errors.js';
+import { fileError, TlError } from '../util/errors.js';
 import { evaluateModel } from './metrics.js';
 
 /** A trained run ready to score images: its model plus how it wants its pixels. */
@@ -136,4 +139,69 @@ export async function evaluateRun(run: LoadedRun, dataDir: string, batchSize = 3
     .filter((m) => m.wrong)
     .map(({ wrong: _, ...m }) => m);
   return { evaluation, misclassified, skipped: [...skipped].map(([file, reason]) => ({ file, reason })), count: used.length };
+}
+
+export interface ImageNetClassifierOptions {
+  /** A tfjs graph-model folder or model.json path, or an http(s) URL; default: the package's hosted model. */
+  model?: string;
+  /** The value range the graph model expects its pixels in (TF-Hub MobileNets: [0, 1]). */
+  inputRange?: [number, number];
+}
+
+/** The MobileNet classifier's input: 224x224 RGB (it rescales pixels to its input range itself). */
+const IMAGENET_INPUT_SHAPE: [number, number, number] = [224, 224, 3];
+
+const IMAGENET_CLASSES_INDEX = new Map(Object.entries(IMAGENET_CLASSES as Record<string, string>).map(([i, name]) => [name, Number(i)]));
+
+/** Where @tensorflow-models/mobilenet should load its graph model from. */
+function graphModelSource(model: string): string | tf.io.IOHandler {
+  if (/^https?:\/\//.test(model)) return model;
+  const json = model.endsWith('.json') ? model : path.join(model, 'model.json');
+  if (!existsSync(json)) throw fileError(json, 'not found', 'pass a TensorFlow.js graph model folder (model.json + weight shards) or its URL');
+  return fileLoader(json);
+}
+
+/**
+ * The ImageNet classifier of @tensorflow-models/mobilenet (MobileNet v1 0.25), which brings its
+ * own 1000 labels. `model` points it at a local copy so it works offline.
+ */
+export async function loadImageNetClassifier(opts: ImageNetClassifierOptions = {}): Promise<mobilenet.MobileNet> {
+  await initBackend();
+  try {
+    return await mobilenet.load({
+      version: 1,
+      alpha: 0.25,
+      ...(opts.model ? { modelUrl: graphModelSource(opts.model), inputRange: opts.inputRange ?? [0, 1] } : {}),
+    });
+  } catch (err) {
+    if (err instanceof TlError) throw err;
+    const where = opts.model ?? 'the hosted MobileNet model';
+    throw new TlError(`${where}: could not load the ImageNet classifier (${(err as Error).message.split('\n')[0]}); pass --model DIR with a tfjs graph model folder`);
+  }
+}
+
+/** Top-k ImageNet classes per file; unreadable files are returned as skipped. */
+export async function classifyImageNet(
+  classifier: mobilenet.MobileNet,
+  files: readonly string[],
+  k: number,
+): Promise<{ predictions: FilePrediction[]; skipped: SkippedFile[] }> {
+  const predictions: FilePrediction[] = [];
+  const skipped: SkippedFile[] = [];
+  for (const file of files) {
+    const decoded = await loadImageFor(file, IMAGENET_INPUT_SHAPE);
+    if (!decoded.ok) {
+      skipped.push({ file, reason: decoded.reason });
+      continue;
+    }
+    const { data, height, width } = decoded.image;
+    const pixels = tf.tensor3d(data, [height, width, 3], 'int32');
+    const classes = await classifier.classify(pixels, k);
+    pixels.dispose();
+    predictions.push({
+      file,
+      top: classes.map((c, i) => ({ rank: i + 1, label: c.className, index: IMAGENET_CLASSES_INDEX.get(c.className) ?? -1, probability: c.probability })),
+    });
+  }
+  return { predictions, skipped };
 }

@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import path from 'node:path';
 import { RunDir, type DatasetInfo, type EpochRecord, type PredictionRecord, type RunConfig, type RunMetrics } from '../artifacts/run.js';
 import { saveLayersModelToDir } from '../artifacts/layers-io.js';
-import { getBackbone, loadBackbone, type LoadBackboneOptions, type LoadedBackbone } from '../backbones/index.js';
+import { loadBackbone, type LoadedBackbone } from '../backbones/index.js';
+import { DECODER_ID } from '../data/images.js';
 import { openImageFolder, requireEveryClass, type ImageFolderData, type ImageSample } from '../data/image-folder.js';
 import { joinBaseAndHead, buildHead, HEAD_UNITS } from '../models/head.js';
 import { compileInference } from '../models/fused.js';
@@ -11,7 +12,8 @@ import { seedEverything } from '../runtime/seed.js';
 import { exists, writeDirAtomic } from '../util/atomic.js';
 import { fileError, TlError } from '../util/errors.js';
 import { cachedFeatureSource, extractFeatures, FeatureCache, type ExtractionResult } from './feature-cache.js';
-import { fit, type FitResult } from './loop.js';
+import { defaultRunDir } from './custom.js';
+import { fit } from './loop.js';
 import { evaluateModel, type ScoredSample } from './metrics.js';
 
 export interface TransferTrainOptions {
@@ -42,11 +44,6 @@ export interface TransferTrainResult {
 export function datasetNameOf(root: string): string {
   const base = path.basename(root);
   return ['train', 'training'].includes(base) ? path.basename(path.dirname(root)) : base;
-}
-
-export function defaultTransferRunDir(dataDir: string, model: string): string {
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
-  return path.resolve('runs', `${datasetNameOf(path.resolve(dataDir))}-${model}-${stamp}`);
 }
 
 /** Runs are never overwritten: refuse an existing --out before any work is done. */
@@ -80,27 +77,6 @@ export function meanImagesPerSecond(history: EpochRecord[]): number | undefined 
   return history.length ? history.reduce((a, r) => a + r.imagesPerSecond, 0) / history.length : undefined;
 }
 
-/**
- * loadBackbone, with the width multiplier found from the weights when none is given: a file of
- * MobileNet 0.25 weights builds a 0.25 network without `--alpha 0.25`. The spec's default width
- * is tried first, and its error is the one reported when no width fits.
- */
-export async function loadBackboneForWeights(opts: LoadBackboneOptions): Promise<LoadedBackbone> {
-  const spec = getBackbone(opts.name);
-  if (opts.alpha !== undefined || !spec.alphas || opts.weights === 'none' || opts.weights === 'imagenet') return loadBackbone(opts);
-  const widths = [spec.defaultAlpha, ...spec.alphas.filter((a) => a !== spec.defaultAlpha)];
-  let firstError: unknown;
-  for (const alpha of widths) {
-    try {
-      return await loadBackbone({ ...opts, alpha });
-    } catch (err) {
-      if (!(err instanceof TlError)) throw err;
-      firstError ??= err;
-    }
-  }
-  throw firstError;
-}
-
 /** Every file the run touches, each once (test may be the validation split). */
 function allSamples(data: ImageFolderData): ImageSample[] {
   return [...new Map([...data.train, ...data.val, ...data.test].map((s) => [s.file, s])).values()];
@@ -118,6 +94,7 @@ async function cacheFeatures(data: ImageFolderData, backbone: LoadedBackbone, in
       featureLayer: backbone.spec.featureLayer,
       inputShape,
       preprocessing: backbone.spec.preprocessing,
+      decoder: DECODER_ID,
     },
     featureShape,
   );
@@ -151,12 +128,12 @@ export async function trainTransfer(opts: TransferTrainOptions): Promise<Transfe
   const o = { epochs: 5, batchSize: 32, lr: 1e-3, size: 150, valSplit: 0.1, seed: 1, ...stripUndefined(opts) };
   checkOptions(o);
   const label = modelLabel(opts.backbone, opts.alpha);
-  const out = path.resolve(opts.out ?? defaultTransferRunDir(opts.dataDir, label));
+  const out = path.resolve(opts.out ?? defaultRunDir(datasetNameOf(path.resolve(opts.dataDir)), label));
   await requireNewRunDir(out);
   const backend = await initBackend();
   const data = await openImageFolder(opts.dataDir, { valSplit: o.valSplit, seed: o.seed });
   const inputShape: [number, number, number] = [o.size, o.size, 3];
-  const backbone = await loadBackboneForWeights({ name: opts.backbone, alpha: opts.alpha, inputShape, weights: opts.weights, seed: o.seed });
+  const backbone = await loadBackbone({ name: opts.backbone, alpha: opts.alpha, inputShape, weights: opts.weights, seed: o.seed });
   seedEverything(o.seed);
 
   const skipped = new Map(data.skipped.map((s) => [s.file, s.reason]));

@@ -53,6 +53,7 @@ interface TrainFlags {
   resplit?: number;
   trainLimit?: number;
   patience: number;
+  lrPatience: number;
   normalize: boolean;
   hidden?: number[];
   activation?: Activation;
@@ -80,6 +81,7 @@ export function register(program: Command): void {
     .option('--resplit <f>', 'derive a stratified train/test split with this test fraction from the one split available', parseNumber)
     .option('--train-limit <n>', 'train on at most N images (stratified)', parseInteger)
     .option('--patience <n>', 'early-stopping patience on val loss (0 = off); the best epoch is restored', parseInteger, 3)
+    .option('--lr-patience <n>', 'halve the learning rate after N epochs without a better val loss (0 = constant rate)', parseInteger, 1)
     .option('--no-normalize', 'feed raw 0..255 pixels instead of [0,1]')
     .option('--hidden <list>', 'mlp: hidden layer sizes, e.g. 512,512 (or "none")', parseIntList)
     .option('--activation <name>', `mlp: ${ACTIVATIONS.join(', ')}`, parseActivation)

@@ -29,7 +29,8 @@ export function register(program: Command): void {
       const result = await evaluateRun(run, dataDir);
       run.model.dispose();
       if (flags.json) {
-        console.log(JSON.stringify({ run: run.dir, data: dataDir, images: result.count, ...result }, null, 2));
+        const { count, ...rest } = result;
+        console.log(JSON.stringify({ run: run.dir, data: dataDir, images: count, ...rest }, null, 2));
         return;
       }
       for (const s of result.skipped) console.error(`skipped ${s.file}: ${s.reason}`);

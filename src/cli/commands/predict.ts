@@ -1,6 +1,22 @@
 import type { Command } from 'commander';
-import { expandImagePaths, formatRanked, openRun, predictFiles } from '../../training/predict.js';
+import type { SkippedFile } from '../../data/image-folder.js';
+import { expandImagePaths, formatRanked, openRun, predictFiles, type FilePrediction } from '../../training/predict.js';
 import { parseInteger } from './custom.js';
+
+/** Ranked classes per file (or JSON), skipped files on stderr; exit 1 when nothing could be read. */
+export function printPredictions(result: { predictions: FilePrediction[]; skipped: SkippedFile[] }, json: boolean, extra: object = {}): void {
+  const { predictions, skipped } = result;
+  if (json) {
+    console.log(JSON.stringify({ ...extra, predictions, skipped }, null, 2));
+  } else {
+    for (const p of predictions) {
+      console.log(p.file);
+      for (const r of p.top) console.log(`  ${formatRanked(r)}`);
+    }
+    for (const s of skipped) console.error(`skipped ${s.file}: ${s.reason}`);
+  }
+  if (predictions.length === 0) process.exitCode = 1;
+}
 
 export function register(program: Command): void {
   program
@@ -13,17 +29,8 @@ export function register(program: Command): void {
     .action(async (runDir: string, inputs: string[], flags: { topK: number; json?: boolean }) => {
       const run = await openRun(runDir);
       const files = await expandImagePaths(inputs);
-      const { predictions, skipped } = await predictFiles(run, files, { topK: flags.topK });
+      const result = await predictFiles(run, files, { topK: flags.topK });
       run.model.dispose();
-      if (flags.json) {
-        console.log(JSON.stringify({ run: run.dir, predictions, skipped }, null, 2));
-      } else {
-        for (const p of predictions) {
-          console.log(p.file);
-          for (const r of p.top) console.log(`  ${formatRanked(r)}`);
-        }
-        for (const s of skipped) console.error(`skipped ${s.file}: ${s.reason}`);
-      }
-      if (predictions.length === 0) process.exitCode = 1;
+      printPredictions(result, flags.json === true, { run: run.dir });
     });
 }

@@ -1,8 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { filterGradAxis, phaseTaps } from './geometry.js';
-import { type ConvGeometry, type InputGradPlan, convGeometry, inputGradPlan, inputGradient } from './input-gradient.js';
+import { filterGradAxis } from './geometry.js';
+import { type ConvGeometry, type InputGradPlan, convGeometry, inputGradPlan, inputGradient, phaseFilter } from './input-gradient.js';
+import { inputGradGemm } from './conv2d-gemm.js';
+import { depthwiseFilterGrad } from './depthwise-grads.js';
 import { type KernelArgs, type KernelScope, scoped } from './scope.js';
+import { simdFor } from './simd.js';
 
 type TensorInfo = tf.TensorInfo;
 
@@ -18,47 +21,38 @@ export function requireNhwc(kernel: string, dataFormat: unknown): void {
  */
 function conv2dPhaseFilter(s: KernelScope, filter: TensorInfo, g: ConvGeometry, plan: InputGradPlan): TensorInfo {
   const [, , ci, co] = filter.shape as [number, number, number, number];
-  const th = plan.rows.taps;
-  const tw = plan.cols.taps;
-  const taps = phaseTaps(g.rows, g.cols, th, tw);
-  const out = s.alloc([th, tw, co, plan.phases * ci]);
-  const w = s.view(filter);
-  const dst = s.view(out);
-  let o = 0;
-  for (let t = 0; t < th * tw; t++) {
-    for (let c = 0; c < co; c++) {
-      for (let p = 0; p < plan.phases; p++) {
-        const k = taps[t * plan.phases + p]!;
-        if (k < 0) {
-          dst.fill(0, o, o + ci);
-          o += ci;
-          continue;
+  const { phases } = plan;
+  return phaseFilter(s, filter, g, plan, [co, phases * ci], (dst, w, taps) => {
+    let o = 0;
+    for (let t = 0; t < plan.rows.taps * plan.cols.taps; t++) {
+      for (let c = 0; c < co; c++) {
+        for (let p = 0; p < phases; p++) {
+          const k = taps[t * phases + p]!;
+          const base = k * ci * co + c;
+          for (let i = 0; i < ci; i++) dst[o++] = k < 0 ? 0 : w[base + i * co]!;
         }
-        const base = k * ci * co + c;
-        for (let i = 0; i < ci; i++) dst[o++] = w[base + i * co]!;
       }
     }
-  }
-  return out;
+  });
+}
+
+/** Forward geometry of the Conv2D whose gradient a kernel computes (dilation is always 1 here). */
+function conv2dInfo(xShape: number[], filterShape: number[], attrs: tf.Conv2DBackpropInputAttrs | tf.Conv2DBackpropFilterAttrs, kernel: string) {
+  requireNhwc(kernel, attrs.dataFormat);
+  const shape4 = (s: number[]) => s as [number, number, number, number];
+  return tf.backend_util.computeConv2DInfo(shape4(xShape), shape4(filterShape), attrs.strides, 1, attrs.pad, attrs.dimRoundingMode);
 }
 
 function conv2dBackpropInput({ inputs, backend, attrs }: KernelArgs): TensorInfo {
   const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
-  const { inputShape, strides, pad, dataFormat, dimRoundingMode } = attrs as unknown as tf.Conv2DBackpropInputAttrs;
-  requireNhwc('Conv2DBackpropInput', dataFormat);
-  const info = tf.backend_util.computeConv2DInfo(
-    inputShape as [number, number, number, number],
-    filter.shape as [number, number, number, number],
-    strides,
-    1,
-    pad,
-    dimRoundingMode,
-  );
-  const g = convGeometry(info, dy.shape);
+  const a = attrs as unknown as tf.Conv2DBackpropInputAttrs;
+  const g = convGeometry(conv2dInfo(a.inputShape, filter.shape, a, 'Conv2DBackpropInput'), dy.shape);
+  const simd = simdFor(backend as BackendWasm);
   return scoped(backend as BackendWasm, (s) => {
+    if (simd) return inputGradGemm(s, simd, dy, filter, g);
     const plan = inputGradPlan(g);
-    const phaseFilter = conv2dPhaseFilter(s, filter, g, plan);
-    return inputGradient(s, dy, g, plan, 'phase-major', (d, p, dilations) => s.conv2d(d, phaseFilter, p, [1, 1], dilations));
+    const phased = conv2dPhaseFilter(s, filter, g, plan);
+    return inputGradient(s, dy, g, plan, 'phase-major', (d, p, dilations) => s.conv2d(d, phased, p, [1, 1], dilations));
   });
 }
 
@@ -69,19 +63,12 @@ function conv2dBackpropInput({ inputs, backend, attrs }: KernelArgs): TensorInfo
  */
 function conv2dBackpropFilter({ inputs, backend, attrs }: KernelArgs): TensorInfo {
   const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
-  const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as tf.Conv2DBackpropFilterAttrs;
-  requireNhwc('Conv2DBackpropFilter', dataFormat);
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    filterShape as [number, number, number, number],
-    strides,
-    1,
-    pad,
-    dimRoundingMode,
-  );
-  const g = convGeometry(info, dy.shape);
+  const { filterShape } = attrs as unknown as tf.Conv2DBackpropFilterAttrs;
+  const g = convGeometry(conv2dInfo(x.shape, filterShape, attrs as unknown as tf.Conv2DBackpropFilterAttrs, 'Conv2DBackpropFilter'), dy.shape);
   const [kh, kw, ci, co] = filterShape;
   return scoped(backend as BackendWasm, (s) => {
+    // One input channel: a depthwise convolution with multiplier Co, whose dW loop is faster.
+    if (ci === 1) return depthwiseFilterGrad(s, x, dy, g, filterShape);
     const rows = filterGradAxis(g.rows);
     const cols = filterGradAxis(g.cols);
     const xT = s.transpose(x, [3, 1, 2, 0]);

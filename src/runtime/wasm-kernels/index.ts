@@ -1,23 +1,27 @@
+import * as tf from '@tensorflow/tfjs';
 import { adamUpdateKernel } from './adam.js';
 import { batchMatMulOverride } from './batch-matmul.js';
 import { conv2dGradKernels } from './conv2d-grads.js';
 import { depthwiseGradKernels } from './depthwise-grads.js';
+import { identityOverride } from './identity.js';
 import { maxPoolGradKernel } from './max-pool-grad.js';
+import { reluGradConfig, reluGradKernel } from './relu-grad.js';
 import { installKernel, installOverride } from './stock.js';
 import { sumOverride } from './sum.js';
 
-export { ADAM_UPDATE, type AdamUpdateAttrs } from './adam.js';
+export { ADAM_UPDATE, type AdamHyperparameters, type AdamUpdateAttrs } from './adam.js';
 
 /**
  * Registers fast kernels for the wasm backend: the convolution gradients composed from its
  * XNNPACK forward kernels (Conv2DBackpropFilter and the depthwise pair, which wasm lacks, and
  * Conv2DBackpropInput, whose stock version is ~9x slower than the forward convolution),
- * MaxPoolGrad, leading-axes Sum and transposed BatchMatMul (stock versions slow), and the fused
- * Adam step used by src/training/optimizers.ts. Call before setBackend('wasm'); idempotent.
+ * MaxPoolGrad, leading-axes Sum, transposed BatchMatMul and Identity (stock versions slow), a one-kernel
+ * ReLU gradient, and the fused Adam step used by src/training/optimizers.ts. Call before setBackend('wasm'); idempotent.
  */
 export function registerWasmKernels(): void {
-  for (const config of [...conv2dGradKernels, ...depthwiseGradKernels, maxPoolGradKernel, adamUpdateKernel]) {
+  for (const config of [...conv2dGradKernels, ...depthwiseGradKernels, maxPoolGradKernel, adamUpdateKernel, reluGradKernel]) {
     installKernel(config);
   }
-  for (const override of [batchMatMulOverride, sumOverride]) installOverride(override);
+  for (const override of [batchMatMulOverride, sumOverride, identityOverride]) installOverride(override);
+  tf.registerGradient(reluGradConfig);
 }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { type AxisConv, type InputGradAxis, inputGradAxis } from './geometry.js';
+import { type AxisConv, type InputGradAxis, inputGradAxis, phaseTaps } from './geometry.js';
 import type { KernelScope } from './scope.js';
 
 type TensorInfo = tf.TensorInfo;
@@ -37,6 +37,24 @@ export interface InputGradPlan {
 
 export function inputGradPlan(g: ConvGeometry): InputGradPlan {
   return { rows: inputGradAxis(g.rows), cols: inputGradAxis(g.cols), phases: g.rows.stride * g.cols.stride };
+}
+
+/**
+ * Allocates a phase filter [tapsRows, tapsCols, ...inner] and lets `fill` write it from the
+ * forward filter `w`; `taps` is phaseTaps' table (kernel tap per filter tap and phase, -1 = zero).
+ */
+export function phaseFilter(
+  s: KernelScope,
+  filter: TensorInfo,
+  g: ConvGeometry,
+  plan: InputGradPlan,
+  inner: number[],
+  fill: (dst: Float32Array, w: Float32Array, taps: Int32Array) => void,
+): TensorInfo {
+  const taps = phaseTaps(g.rows, g.cols, plan.rows.taps, plan.cols.taps);
+  const out = s.alloc([plan.rows.taps, plan.cols.taps, ...inner]);
+  fill(s.view(out), s.view(filter), taps);
+  return out;
 }
 
 /**

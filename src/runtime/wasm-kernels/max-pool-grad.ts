@@ -1,13 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import type { KernelArgs } from './scope.js';
+import { heapPtr, simdFor } from './simd.js';
 
 type TensorInfo = tf.TensorInfo;
 
 /**
  * MaxPoolGrad (NHWC): each window's gradient goes to its first maximum in row-major window
- * order, as on the cpu backend. One pass over x on the heap; the stock wasm kernel rescans
- * every window for every input pixel and took ~18 ms for the seed CNN's first pool (batch 32).
+ * order, as on the cpu backend. One pass over x on the heap (SIMD when channels % 4 == 0); the
+ * stock wasm kernel took ~18 ms for the seed CNN's first pool at batch 32.
  */
 function maxPoolGrad({ inputs, backend, attrs }: KernelArgs): TensorInfo {
   const { dy, input } = inputs as { dy: TensorInfo; input: TensorInfo };
@@ -15,6 +16,19 @@ function maxPoolGrad({ inputs, backend, attrs }: KernelArgs): TensorInfo {
   const info = tf.backend_util.computePool2DInfo(input.shape as [number, number, number, number], filterSize, strides, 1, pad, dimRoundingMode);
   const be = backend as BackendWasm;
   const out = be.makeOutput(input.shape, 'float32');
+  const simd = simdFor(be);
+  if (simd && info.inChannels % 4 === 0) {
+    const { strideHeight: sh, strideWidth: sw, filterHeight: fh, filterWidth: fw, padInfo } = info;
+    const disjoint = sh >= fh && sw >= fw;
+    const tiled = sh === fh && sw === fw && padInfo.top === 0 && padInfo.left === 0;
+    const covered = tiled && info.outHeight * sh === info.inHeight && info.outWidth * sw === info.inWidth;
+    simd.max_pool_grad(
+      heapPtr(be, input), heapPtr(be, dy), heapPtr(be, out), info.batchSize, info.inHeight, info.inWidth, info.inChannels,
+      info.outHeight, info.outWidth, info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth,
+      info.padInfo.top, info.padInfo.left, disjoint ? 0 : 1, covered ? 0 : 1,
+    );
+    return out;
+  }
   const x = be.typedArrayFromHeap(input) as Float32Array;
   const g = be.typedArrayFromHeap(dy) as Float32Array;
   const dx = be.typedArrayFromHeap(out) as Float32Array;

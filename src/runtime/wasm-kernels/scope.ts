@@ -70,8 +70,18 @@ export class KernelScope {
     return this.run('Sum', { x }, { axis, keepDims: false });
   }
 
-  addN(xs: TensorInfo[]): TensorInfo {
-    return xs.length === 1 ? xs[0]! : this.run('AddN', Object.fromEntries(xs.map((x, i) => [String(i), x])));
+  /** Runs `body` and frees every intermediate it made at once (per-chunk buffers of big layers). */
+  within(body: () => void): void {
+    const start = this.owned.length;
+    try {
+      body();
+    } finally {
+      for (const t of this.owned.splice(start)) this.backend.disposeData(t.dataId);
+    }
+  }
+
+  matMul(a: TensorInfo, b: TensorInfo): TensorInfo {
+    return this.run('BatchMatMul', { a, b }, { transposeA: false, transposeB: false });
   }
 
   disposeAll(): void {

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { heapPtr, simdFor, withScratch } from './simd.js';
 import type { KernelOverride } from './stock.js';
 
 /**
@@ -18,9 +19,15 @@ export const sumOverride: KernelOverride = {
     const kept = x.shape.slice(axes.length);
     const outShape = keepDims ? [...axes.map(() => 1), ...kept] : kept;
     const out = be.makeOutput(outShape, 'float32');
+    const width = tf.util.sizeFromShape(kept);
+    const simd = simdFor(be);
+    if (simd && width % 4 === 0) {
+      const rows = tf.util.sizeFromShape(x.shape) / width;
+      withScratch(be, width * 8, (scratch) => simd.sum_rows(heapPtr(be, x), heapPtr(be, out), rows, width, scratch));
+      return out;
+    }
     const src = be.typedArrayFromHeap(x) as Float32Array;
     const dst = be.typedArrayFromHeap(out) as Float32Array;
-    const width = dst.length;
     const acc = new Float64Array(width);
     for (let base = 0; base < src.length; base += width) {
       for (let i = 0; i < width; i++) acc[i] += src[base + i]!;

@@ -1,0 +1,58 @@
+import type * as tf from '@tensorflow/tfjs';
+import type { ConvGeometry } from './input-gradient.js';
+import type { KernelScope } from './scope.js';
+import { heapPtr, type SimdKernels } from './simd.js';
+
+type TensorInfo = tf.TensorInfo;
+
+/**
+ * Conv2D's dx as one XNNPACK matrix product, dy . W^T, scattered back by simd.wat's col2im. Unlike
+ * the convolution form it does no work on padding or on the zeros between strided outputs, and
+ * XNNPACK packs only the small W^T. (dW the same way measured slower: XNNPACK would pack the large
+ * fresh operand, dy or the patches, with a transposing copy.) The patch matrix is made for a few
+ * images at a time so it stays under ~32 MB however large the layer.
+ */
+const MAX_PATCH_FLOATS = 8 << 20;
+
+interface Chunk {
+  first: number;
+  count: number;
+}
+
+function chunks(batch: number, floatsPerImage: number): Chunk[] {
+  const per = Math.max(1, Math.floor(MAX_PATCH_FLOATS / floatsPerImage));
+  const out: Chunk[] = [];
+  for (let first = 0; first < batch; first += per) out.push({ first, count: Math.min(per, batch - first) });
+  return out;
+}
+
+/** Rows [first, first+count) of images of `t` as a [1, rows, channels] matrix. */
+function imageRows(s: KernelScope, t: TensorInfo, chunk: Chunk): TensorInfo {
+  const [batch, h, w, c] = t.shape as [number, number, number, number];
+  const part = chunk.count === batch ? t : s.slice(t, [chunk.first, 0, 0, 0], [chunk.count, h, w, c]);
+  return s.reshape(part, [1, chunk.count * h * w, c]);
+}
+
+function col2im(simd: SimdKernels, x: number, cols: number, g: ConvGeometry, chunk: Chunk, channels: number): void {
+  const { rows: r, cols: c } = g;
+  const imageBytes = r.inSize * c.inSize * channels * 4;
+  simd.col2im(
+    x + chunk.first * imageBytes, cols, chunk.count, r.inSize, c.inSize, channels, r.outSize, c.outSize,
+    r.kernel, c.kernel, r.stride, c.stride, r.dilation, c.dilation, r.padBefore, c.padBefore,
+  );
+}
+
+/** dx = col2im(dy . W^T), W as [KH*KW*Ci, Co]. */
+export function inputGradGemm(s: KernelScope, simd: SimdKernels, dy: TensorInfo, filter: TensorInfo, g: ConvGeometry): TensorInfo {
+  const [kh, kw, ci, co] = filter.shape as [number, number, number, number];
+  const k = kh * kw * ci;
+  const wT = s.reshape(s.transpose(s.reshape(filter, [k, co]), [1, 0]), [1, co, k]);
+  const dx = s.alloc([g.batch, g.rows.inSize, g.cols.inSize, ci]);
+  for (const chunk of chunks(g.batch, g.rows.outSize * g.cols.outSize * k)) {
+    s.within(() => {
+      const patchGrads = s.matMul(imageRows(s, dy, chunk), wT);
+      col2im(simd, heapPtr(s.backend, dx), heapPtr(s.backend, patchGrads), g, chunk, ci);
+    });
+  }
+  return dx;
+}

@@ -1,0 +1,82 @@
+import type * as tf from '@tensorflow/tfjs';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { SIMD_WASM_BASE64 } from './simd-binary.js';
+
+/** The loops of simd.wat; every pointer is a byte offset on the backend's heap. */
+export interface SimdKernels {
+  relu_grad(x: number, dy: number, out: number, n: number): void;
+  sum_rows(src: number, dst: number, rows: number, width: number, scratch: number): void;
+  adam(
+    w: number, g: number, m: number, v: number, w1: number, m1: number, v1: number, n: number,
+    beta1: number, oneMinusBeta1: number, beta2: number, oneMinusBeta2: number,
+    correction1: number, correction2: number, epsilon: number, negLearningRate: number,
+  ): void;
+  max_pool_grad(
+    x: number, dy: number, dx: number, batch: number, inH: number, inW: number, channels: number,
+    outH: number, outW: number, filterH: number, filterW: number, strideH: number, strideW: number,
+    padTop: number, padLeft: number, overlap: number, zero: number,
+  ): void;
+  /** Scatter-adds a patch matrix back into the image it was cut from (x zeroed first); see simd.wat. */
+  col2im(
+    x: number, cols: number, batch: number, inH: number, inW: number, channels: number, outH: number, outW: number,
+    kernelH: number, kernelW: number, strideH: number, strideW: number, dilationH: number, dilationW: number,
+    padTop: number, padLeft: number,
+  ): void;
+  /** Depthwise dW, channel multiplier 1, channels % 4 == 0; see simd.wat. */
+  depthwise_filter_grad(
+    x: number, dy: number, dw: number, batch: number, inH: number, inW: number, channels: number, outH: number, outW: number,
+    kernelH: number, kernelW: number, strideH: number, strideW: number, dilationH: number, dilationW: number,
+    padTop: number, padLeft: number,
+  ): void;
+}
+
+interface EmscriptenHeap {
+  asm?: { memory?: WebAssembly.Memory };
+  wasmMemory?: WebAssembly.Memory;
+  _malloc(bytes: number): number;
+  _free(ptr: number): void;
+}
+
+const instances = new WeakMap<object, SimdKernels | null>();
+let enabled = true;
+
+/** Turns the SIMD loops off (every kernel then takes its XNNPACK-only path): for tests and comparisons. */
+export function setSimdEnabled(on: boolean): void {
+  enabled = on;
+}
+
+function instantiate(backend: BackendWasm): SimdKernels | null {
+  const heap = backend.wasm as unknown as EmscriptenHeap;
+  const memory = heap.asm?.memory ?? heap.wasmMemory;
+  if (!memory) return null;
+  const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+  try {
+    const bytes = Buffer.from(SIMD_WASM_BASE64[shared ? 'shared' : 'local'], 'base64');
+    return new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports as unknown as SimdKernels;
+  } catch {
+    return null; // no wasm SIMD here: callers fall back to the stock kernels
+  }
+}
+
+/** simd.wat instantiated on this backend's memory, or undefined where wasm SIMD is unavailable. */
+export function simdFor(backend: BackendWasm): SimdKernels | undefined {
+  if (!enabled) return undefined;
+  if (!instances.has(backend.wasm)) instances.set(backend.wasm, instantiate(backend));
+  return instances.get(backend.wasm) ?? undefined;
+}
+
+/** Heap byte offset of a tensor's data. */
+export function heapPtr(backend: BackendWasm, t: tf.TensorInfo): number {
+  return backend.dataIdMap.get(t.dataId)!.memoryOffset;
+}
+
+/** Runs `body` with `bytes` of scratch heap memory. */
+export function withScratch<T>(backend: BackendWasm, bytes: number, body: (ptr: number) => T): T {
+  const heap = backend.wasm as unknown as EmscriptenHeap;
+  const ptr = heap._malloc(bytes) >>> 0;
+  try {
+    return body(ptr);
+  } finally {
+    heap._free(ptr);
+  }
+}

@@ -1,0 +1,439 @@
+;; Hand-written WebAssembly SIMD loops that run directly on the tfjs wasm backend's heap (the
+;; module imports that backend's memory). Pointers are byte offsets of float32 tensors.
+;; Compiled by build-simd.ts into simd-binary.ts; MEMORY is replaced by the import's limits
+;; ("1" for the single-threaded backend, "1 65536 shared" for the threaded one).
+(module
+  (import "env" "memory" (memory MEMORY))
+
+  ;; out = x > 0 ? dy : 0 (the ReLU gradient)
+  (func (export "relu_grad") (param $x i32) (param $dy i32) (param $out i32) (param $n i32)
+    (local $i i32) (local $end i32)
+    (local.set $end (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $i) (local.get $end)))
+        (v128.store (i32.add (local.get $out) (local.get $i))
+          (v128.and
+            (v128.load (i32.add (local.get $dy) (local.get $i)))
+            (f32x4.gt (v128.load (i32.add (local.get $x) (local.get $i))) (v128.const f32x4 0 0 0 0))))
+        (local.set $i (i32.add (local.get $i) (i32.const 16)))
+        (br $next)))
+    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $i) (local.get $end)))
+        (f32.store (i32.add (local.get $out) (local.get $i))
+          (select
+            (f32.load (i32.add (local.get $dy) (local.get $i)))
+            (f32.const 0)
+            (f32.gt (f32.load (i32.add (local.get $x) (local.get $i))) (f32.const 0))))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $next))))
+
+  ;; dst[j] = sum over r of src[r*width + j], accumulated in float64 in scratch (8*width bytes).
+  ;; width % 4 == 0.
+  (func (export "sum_rows") (param $src i32) (param $dst i32) (param $rows i32) (param $width i32) (param $scratch i32)
+    (local $r i32) (local $i i32) (local $rowBytes i32) (local $s i32) (local $v v128)
+    (local.set $rowBytes (i32.shl (local.get $width) (i32.const 2)))
+    (memory.fill (local.get $scratch) (i32.const 0) (i32.shl (local.get $width) (i32.const 3)))
+    (block $rowsDone
+      (loop $row
+        (br_if $rowsDone (i32.ge_u (local.get $r) (local.get $rows)))
+        (local.set $i (i32.const 0))
+        (local.set $s (local.get $scratch))
+        (block $done
+          (loop $next
+            (br_if $done (i32.ge_u (local.get $i) (local.get $rowBytes)))
+            (local.set $v (v128.load (i32.add (local.get $src) (local.get $i))))
+            (v128.store (local.get $s)
+              (f64x2.add (v128.load (local.get $s)) (f64x2.promote_low_f32x4 (local.get $v))))
+            (v128.store offset=16 (local.get $s)
+              (f64x2.add (v128.load offset=16 (local.get $s))
+                (f64x2.promote_low_f32x4
+                  (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v)))))
+            (local.set $s (i32.add (local.get $s) (i32.const 32)))
+            (local.set $i (i32.add (local.get $i) (i32.const 16)))
+            (br $next)))
+        (local.set $src (i32.add (local.get $src) (local.get $rowBytes)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $row)))
+    (local.set $i (i32.const 0))
+    (local.set $s (local.get $scratch))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $i) (local.get $rowBytes)))
+        (v128.store (i32.add (local.get $dst) (local.get $i))
+          (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+            (f32x4.demote_f64x2_zero (v128.load (local.get $s)))
+            (f32x4.demote_f64x2_zero (v128.load offset=16 (local.get $s)))))
+        (local.set $s (i32.add (local.get $s) (i32.const 32)))
+        (local.set $i (i32.add (local.get $i) (i32.const 16)))
+        (br $next))))
+
+  ;; One Adam step, float32 operation by operation as tfjs's AdamOptimizer:
+  ;; m1 = m*b1 + g*(1-b1); v1 = v*b2 + g*g*(1-b2); w1 = (m1/c1) / (sqrt(v1/c2) + eps) * (-lr) + w
+  (func (export "adam")
+    (param $w i32) (param $g i32) (param $m i32) (param $v i32) (param $w1 i32) (param $m1 i32) (param $v1 i32) (param $n i32)
+    (param $b1 f32) (param $omb1 f32) (param $b2 f32) (param $omb2 f32)
+    (param $c1 f32) (param $c2 f32) (param $eps f32) (param $neglr f32)
+    (local $i i32) (local $end i32) (local $gv v128) (local $mv v128) (local $vv v128)
+    (local $B1 v128) (local $OB1 v128) (local $B2 v128) (local $OB2 v128)
+    (local $C1 v128) (local $C2 v128) (local $E v128) (local $L v128)
+    (local $gs f32) (local $ms f32) (local $vs f32)
+    (local.set $B1 (f32x4.splat (local.get $b1)))
+    (local.set $OB1 (f32x4.splat (local.get $omb1)))
+    (local.set $B2 (f32x4.splat (local.get $b2)))
+    (local.set $OB2 (f32x4.splat (local.get $omb2)))
+    (local.set $C1 (f32x4.splat (local.get $c1)))
+    (local.set $C2 (f32x4.splat (local.get $c2)))
+    (local.set $E (f32x4.splat (local.get $eps)))
+    (local.set $L (f32x4.splat (local.get $neglr)))
+    (local.set $end (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $i) (local.get $end)))
+        (local.set $gv (v128.load (i32.add (local.get $g) (local.get $i))))
+        (local.set $mv
+          (f32x4.add
+            (f32x4.mul (v128.load (i32.add (local.get $m) (local.get $i))) (local.get $B1))
+            (f32x4.mul (local.get $gv) (local.get $OB1))))
+        (local.set $vv
+          (f32x4.add
+            (f32x4.mul (v128.load (i32.add (local.get $v) (local.get $i))) (local.get $B2))
+            (f32x4.mul (f32x4.mul (local.get $gv) (local.get $gv)) (local.get $OB2))))
+        (v128.store (i32.add (local.get $m1) (local.get $i)) (local.get $mv))
+        (v128.store (i32.add (local.get $v1) (local.get $i)) (local.get $vv))
+        (v128.store (i32.add (local.get $w1) (local.get $i))
+          (f32x4.add
+            (f32x4.mul
+              (f32x4.div
+                (f32x4.div (local.get $mv) (local.get $C1))
+                (f32x4.add (f32x4.sqrt (f32x4.div (local.get $vv) (local.get $C2))) (local.get $E)))
+              (local.get $L))
+            (v128.load (i32.add (local.get $w) (local.get $i)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 16)))
+        (br $next)))
+    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $i) (local.get $end)))
+        (local.set $gs (f32.load (i32.add (local.get $g) (local.get $i))))
+        (local.set $ms
+          (f32.add
+            (f32.mul (f32.load (i32.add (local.get $m) (local.get $i))) (local.get $b1))
+            (f32.mul (local.get $gs) (local.get $omb1))))
+        (local.set $vs
+          (f32.add
+            (f32.mul (f32.load (i32.add (local.get $v) (local.get $i))) (local.get $b2))
+            (f32.mul (f32.mul (local.get $gs) (local.get $gs)) (local.get $omb2))))
+        (f32.store (i32.add (local.get $m1) (local.get $i)) (local.get $ms))
+        (f32.store (i32.add (local.get $v1) (local.get $i)) (local.get $vs))
+        (f32.store (i32.add (local.get $w1) (local.get $i))
+          (f32.add
+            (f32.mul
+              (f32.div
+                (f32.div (local.get $ms) (local.get $c1))
+                (f32.add (f32.sqrt (f32.div (local.get $vs) (local.get $c2))) (local.get $eps)))
+              (local.get $neglr))
+            (f32.load (i32.add (local.get $w) (local.get $i)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $next))))
+
+  ;; MaxPoolGrad, NHWC, channels % 4 == 0: every window's gradient goes to its first maximum
+  ;; (row-major window order), as on the cpu backend; windows of -inf/NaN only get none.
+  ;; Pass 1 finds each window's maximum, pass 2 writes dy at the first position holding it and
+  ;; 0 elsewhere; with $overlap windows share positions, so pass 2 adds instead of storing.
+  ;; $zero clears dx first (needed unless disjoint windows cover every position).
+  (func (export "max_pool_grad")
+    (param $x i32) (param $dy i32) (param $dx i32)
+    (param $batch i32) (param $inH i32) (param $inW i32) (param $C i32) (param $outH i32) (param $outW i32)
+    (param $fH i32) (param $fW i32) (param $sH i32) (param $sW i32) (param $pt i32) (param $pl i32)
+    (param $overlap i32) (param $zero i32)
+    (local $b i32) (local $oh i32) (local $ow i32) (local $ch i32) (local $r i32) (local $c i32)
+    (local $rFrom i32) (local $rTo i32) (local $cFrom i32) (local $cTo i32) (local $t i32) (local $off i32)
+    (local $cBytes i32) (local $rowBytes i32) (local $image i32)
+    (local $best v128) (local $open v128) (local $v v128) (local $m v128) (local $g v128)
+    (local.set $cBytes (i32.shl (local.get $C) (i32.const 2)))
+    (local.set $rowBytes (i32.mul (local.get $inW) (local.get $cBytes)))
+    (if (local.get $zero)
+      (then
+        (memory.fill (local.get $dx) (i32.const 0)
+          (i32.mul (i32.mul (local.get $batch) (local.get $inH)) (local.get $rowBytes)))))
+    (block $bDone
+      (loop $bNext
+        (br_if $bDone (i32.ge_s (local.get $b) (local.get $batch)))
+        (local.set $image (i32.mul (i32.mul (local.get $b) (local.get $inH)) (local.get $rowBytes)))
+        (local.set $oh (i32.const 0))
+        (block $ohDone
+          (loop $ohNext
+            (br_if $ohDone (i32.ge_s (local.get $oh) (local.get $outH)))
+            (local.set $t (i32.sub (i32.mul (local.get $oh) (local.get $sH)) (local.get $pt)))
+            (local.set $rFrom (select (local.get $t) (i32.const 0) (i32.gt_s (local.get $t) (i32.const 0))))
+            (local.set $rTo (i32.add (local.get $t) (local.get $fH)))
+            (local.set $rTo (select (local.get $rTo) (local.get $inH) (i32.lt_s (local.get $rTo) (local.get $inH))))
+            (local.set $ow (i32.const 0))
+            (block $owDone
+              (loop $owNext
+                (br_if $owDone (i32.ge_s (local.get $ow) (local.get $outW)))
+                (local.set $t (i32.sub (i32.mul (local.get $ow) (local.get $sW)) (local.get $pl)))
+                (local.set $cFrom (select (local.get $t) (i32.const 0) (i32.gt_s (local.get $t) (i32.const 0))))
+                (local.set $cTo (i32.add (local.get $t) (local.get $fW)))
+                (local.set $cTo (select (local.get $cTo) (local.get $inW) (i32.lt_s (local.get $cTo) (local.get $inW))))
+                (local.set $ch (i32.const 0))
+                (block $chDone
+                  (loop $chNext
+                    (br_if $chDone (i32.ge_u (local.get $ch) (local.get $cBytes)))
+                    (local.set $best (v128.const f32x4 -inf -inf -inf -inf))
+                    (local.set $r (local.get $rFrom))
+                    (block $rDone
+                      (loop $rNext
+                        (br_if $rDone (i32.ge_s (local.get $r) (local.get $rTo)))
+                        (local.set $c (local.get $cFrom))
+                        (local.set $off
+                          (i32.add (i32.add (local.get $image) (i32.mul (local.get $r) (local.get $rowBytes)))
+                            (i32.add (i32.mul (local.get $c) (local.get $cBytes)) (local.get $ch))))
+                        (block $cDone
+                          (loop $cNext
+                            (br_if $cDone (i32.ge_s (local.get $c) (local.get $cTo)))
+                            (local.set $best (f32x4.pmax (local.get $best) (v128.load (i32.add (local.get $x) (local.get $off)))))
+                            (local.set $off (i32.add (local.get $off) (local.get $cBytes)))
+                            (local.set $c (i32.add (local.get $c) (i32.const 1)))
+                            (br $cNext)))
+                        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+                        (br $rNext)))
+                    (local.set $g (v128.load (local.get $dy)))
+                    ;; lanes still waiting for their first maximum; none for an all -inf/NaN window
+                    (local.set $open (f32x4.gt (local.get $best) (v128.const f32x4 -inf -inf -inf -inf)))
+                    (local.set $r (local.get $rFrom))
+                    (block $rDone
+                      (loop $rNext
+                        (br_if $rDone (i32.ge_s (local.get $r) (local.get $rTo)))
+                        (local.set $c (local.get $cFrom))
+                        (local.set $off
+                          (i32.add (i32.add (local.get $image) (i32.mul (local.get $r) (local.get $rowBytes)))
+                            (i32.add (i32.mul (local.get $c) (local.get $cBytes)) (local.get $ch))))
+                        (block $cDone
+                          (loop $cNext
+                            (br_if $cDone (i32.ge_s (local.get $c) (local.get $cTo)))
+                            (local.set $m
+                              (v128.and (local.get $open)
+                                (f32x4.eq (v128.load (i32.add (local.get $x) (local.get $off))) (local.get $best))))
+                            (local.set $t (i32.add (local.get $dx) (local.get $off)))
+                            (if (local.get $overlap)
+                              (then
+                                (v128.store (local.get $t)
+                                  (f32x4.add (v128.load (local.get $t)) (v128.and (local.get $g) (local.get $m)))))
+                              (else (v128.store (local.get $t) (v128.and (local.get $g) (local.get $m)))))
+                            (local.set $open (v128.andnot (local.get $open) (local.get $m)))
+                            (local.set $off (i32.add (local.get $off) (local.get $cBytes)))
+                            (local.set $c (i32.add (local.get $c) (i32.const 1)))
+                            (br $cNext)))
+                        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+                        (br $rNext)))
+                    (local.set $dy (i32.add (local.get $dy) (i32.const 16)))
+                    (local.set $ch (i32.add (local.get $ch) (i32.const 16)))
+                    (br $chNext)))
+                (local.set $ow (i32.add (local.get $ow) (i32.const 1)))
+                (br $owNext)))
+            (local.set $oh (i32.add (local.get $oh) (i32.const 1)))
+            (br $ohNext)))
+        (local.set $b (i32.add (local.get $b) (i32.const 1)))
+        (br $bNext))))
+
+  ;; col2im (NHWC): over every (b, oh, ow) row and (kh, kw, c) column of the patch matrix,
+  ;; x[b, oh*sH - pt + kh*dH, ow*sW - pl + kw*dW, c] += cols[row, col] inside x; x is zeroed first.
+  (func (export "col2im")
+    (param $x i32) (param $cols i32) (param $batch i32) (param $inH i32) (param $inW i32) (param $C i32)
+    (param $outH i32) (param $outW i32) (param $KH i32) (param $KW i32) (param $sH i32) (param $sW i32)
+    (param $dH i32) (param $dW i32) (param $pt i32) (param $pl i32)
+    (local $b i32) (local $oh i32) (local $ow i32) (local $kh i32) (local $kw i32) (local $ih i32) (local $iw i32)
+    (local $p i32) (local $i i32) (local $cBytes i32) (local $vecEnd i32)
+    (local.set $cBytes (i32.shl (local.get $C) (i32.const 2)))
+    (local.set $vecEnd (i32.shl (i32.and (local.get $C) (i32.const -4)) (i32.const 2)))
+    (memory.fill (local.get $x) (i32.const 0)
+      (i32.mul (i32.mul (i32.mul (local.get $batch) (local.get $inH)) (local.get $inW)) (local.get $cBytes)))
+    (block $bDone
+      (loop $bNext
+        (br_if $bDone (i32.ge_s (local.get $b) (local.get $batch)))
+        (local.set $oh (i32.const 0))
+        (block $ohDone
+          (loop $ohNext
+            (br_if $ohDone (i32.ge_s (local.get $oh) (local.get $outH)))
+            (local.set $ow (i32.const 0))
+            (block $owDone
+              (loop $owNext
+                (br_if $owDone (i32.ge_s (local.get $ow) (local.get $outW)))
+                (local.set $kh (i32.const 0))
+                (block $khDone
+                  (loop $khNext
+                    (br_if $khDone (i32.ge_s (local.get $kh) (local.get $KH)))
+                    (local.set $ih
+                      (i32.add (i32.sub (i32.mul (local.get $oh) (local.get $sH)) (local.get $pt))
+                        (i32.mul (local.get $kh) (local.get $dH))))
+                    (local.set $kw (i32.const 0))
+                    (block $kwDone
+                      (loop $kwNext
+                        (br_if $kwDone (i32.ge_s (local.get $kw) (local.get $KW)))
+                        (local.set $iw
+                          (i32.add (i32.sub (i32.mul (local.get $ow) (local.get $sW)) (local.get $pl))
+                            (i32.mul (local.get $kw) (local.get $dW))))
+                        (if (i32.and (i32.lt_u (local.get $ih) (local.get $inH)) (i32.lt_u (local.get $iw) (local.get $inW)))
+                          (then
+                            (local.set $p
+                              (i32.add (local.get $x)
+                                (i32.mul
+                                  (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $inH)) (local.get $ih)) (local.get $inW))
+                                    (local.get $iw))
+                                  (local.get $cBytes))))
+                            (local.set $i (i32.const 0))
+                            (block $vDone
+                              (loop $vNext
+                                (br_if $vDone (i32.ge_u (local.get $i) (local.get $vecEnd)))
+                                (v128.store (i32.add (local.get $p) (local.get $i))
+                                  (f32x4.add (v128.load (i32.add (local.get $p) (local.get $i)))
+                                    (v128.load (i32.add (local.get $cols) (local.get $i)))))
+                                (local.set $i (i32.add (local.get $i) (i32.const 16)))
+                                (br $vNext)))
+                            (block $sDone
+                              (loop $sNext
+                                (br_if $sDone (i32.ge_u (local.get $i) (local.get $cBytes)))
+                                (f32.store (i32.add (local.get $p) (local.get $i))
+                                  (f32.add (f32.load (i32.add (local.get $p) (local.get $i)))
+                                    (f32.load (i32.add (local.get $cols) (local.get $i)))))
+                                (local.set $i (i32.add (local.get $i) (i32.const 4)))
+                                (br $sNext)))))
+                        (local.set $cols (i32.add (local.get $cols) (local.get $cBytes)))
+                        (local.set $kw (i32.add (local.get $kw) (i32.const 1)))
+                        (br $kwNext)))
+                    (local.set $kh (i32.add (local.get $kh) (i32.const 1)))
+                    (br $khNext)))
+                (local.set $ow (i32.add (local.get $ow) (i32.const 1)))
+                (br $owNext)))
+            (local.set $oh (i32.add (local.get $oh) (i32.const 1)))
+            (br $ohNext)))
+        (local.set $b (i32.add (local.get $b) (i32.const 1)))
+        (br $bNext))))
+
+  ;; Depthwise filter gradient (NHWC, channel multiplier 1, C % 4 == 0):
+  ;; dw[kh, kw, c] = sum over b, oh, ow of x[b, oh*sH - pt + kh*dH, ow*sW - pl + kw*dWd, c] * dy[b, oh, ow, c].
+  ;; Per (image row, tap) the sum over ow runs in registers, 16 channels (then 4) at a time.
+  (func (export "depthwise_filter_grad")
+    (param $x i32) (param $dy i32) (param $dw i32) (param $batch i32) (param $inH i32) (param $inW i32) (param $C i32)
+    (param $outH i32) (param $outW i32) (param $KH i32) (param $KW i32) (param $sH i32) (param $sW i32)
+    (param $dH i32) (param $dWd i32) (param $pt i32) (param $pl i32)
+    (local $b i32) (local $oh i32) (local $kh i32) (local $kw i32) (local $ih i32) (local $ow i32) (local $j i32)
+    (local $cBytes i32) (local $xRow i32) (local $dyRow i32) (local $xp i32) (local $dp i32) (local $xStep i32)
+    (local $iw0 i32) (local $wp i32) (local $end16 i32) (local $owFrom i32) (local $owTo i32) (local $t i32)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
+    (local.set $cBytes (i32.shl (local.get $C) (i32.const 2)))
+    (local.set $xStep (i32.mul (local.get $sW) (local.get $cBytes)))
+    (local.set $end16 (i32.shl (i32.and (local.get $C) (i32.const -16)) (i32.const 2)))
+    (memory.fill (local.get $dw) (i32.const 0) (i32.mul (i32.mul (local.get $KH) (local.get $KW)) (local.get $cBytes)))
+    (block $bDone
+      (loop $bNext
+        (br_if $bDone (i32.ge_s (local.get $b) (local.get $batch)))
+        (local.set $oh (i32.const 0))
+        (block $ohDone
+          (loop $ohNext
+            (br_if $ohDone (i32.ge_s (local.get $oh) (local.get $outH)))
+            (local.set $dyRow
+              (i32.add (local.get $dy)
+                (i32.mul (i32.mul (i32.add (i32.mul (local.get $b) (local.get $outH)) (local.get $oh)) (local.get $outW))
+                  (local.get $cBytes))))
+            (local.set $kh (i32.const 0))
+            (block $khDone
+              (loop $khNext
+                (br_if $khDone (i32.ge_s (local.get $kh) (local.get $KH)))
+                (local.set $ih
+                  (i32.add (i32.sub (i32.mul (local.get $oh) (local.get $sH)) (local.get $pt))
+                    (i32.mul (local.get $kh) (local.get $dH))))
+                (if (i32.lt_u (local.get $ih) (local.get $inH))
+                  (then
+                    (local.set $xRow
+                      (i32.add (local.get $x)
+                        (i32.mul (i32.mul (i32.add (i32.mul (local.get $b) (local.get $inH)) (local.get $ih)) (local.get $inW))
+                          (local.get $cBytes))))
+                    (local.set $kw (i32.const 0))
+                    (block $kwDone
+                      (loop $kwNext
+                        (br_if $kwDone (i32.ge_s (local.get $kw) (local.get $KW)))
+                        (local.set $iw0 (i32.sub (i32.mul (local.get $kw) (local.get $dWd)) (local.get $pl)))
+                        ;; outputs whose column iw0 + ow*sW lies inside the input: owFrom <= ow < owTo
+                        (local.set $owFrom
+                          (select (i32.const 0)
+                            (i32.div_u (i32.sub (i32.add (i32.sub (i32.const 0) (local.get $iw0)) (local.get $sW)) (i32.const 1))
+                              (local.get $sW))
+                            (i32.ge_s (local.get $iw0) (i32.const 0))))
+                        (local.set $t (i32.sub (i32.sub (local.get $inW) (i32.const 1)) (local.get $iw0)))
+                        (local.set $owTo
+                          (select (i32.const 0)
+                            (i32.add (i32.div_u (local.get $t) (local.get $sW)) (i32.const 1))
+                            (i32.lt_s (local.get $t) (i32.const 0))))
+                        (local.set $owTo
+                          (select (local.get $owTo) (local.get $outW) (i32.lt_s (local.get $owTo) (local.get $outW))))
+                        (local.set $wp
+                          (i32.add (local.get $dw)
+                            (i32.mul (i32.add (i32.mul (local.get $kh) (local.get $KW)) (local.get $kw)) (local.get $cBytes))))
+                        (local.set $j (i32.const 0))
+                        (block $blockDone
+                          (loop $blockNext
+                            (br_if $blockDone (i32.ge_u (local.get $j) (local.get $end16)))
+                            (local.set $a0 (v128.const i32x4 0 0 0 0))
+                            (local.set $a1 (v128.const i32x4 0 0 0 0))
+                            (local.set $a2 (v128.const i32x4 0 0 0 0))
+                            (local.set $a3 (v128.const i32x4 0 0 0 0))
+                            (local.set $xp
+                              (i32.add (i32.add (local.get $xRow) (local.get $j))
+                                (i32.mul (i32.add (local.get $iw0) (i32.mul (local.get $owFrom) (local.get $sW))) (local.get $cBytes))))
+                            (local.set $dp
+                              (i32.add (i32.add (local.get $dyRow) (local.get $j)) (i32.mul (local.get $owFrom) (local.get $cBytes))))
+                            (local.set $ow (local.get $owFrom))
+                            (block $owDone
+                              (loop $owNext
+                                (br_if $owDone (i32.ge_s (local.get $ow) (local.get $owTo)))
+                                (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (v128.load (local.get $xp)) (v128.load (local.get $dp)))))
+                                (local.set $a1 (f32x4.add (local.get $a1) (f32x4.mul (v128.load offset=16 (local.get $xp)) (v128.load offset=16 (local.get $dp)))))
+                                (local.set $a2 (f32x4.add (local.get $a2) (f32x4.mul (v128.load offset=32 (local.get $xp)) (v128.load offset=32 (local.get $dp)))))
+                                (local.set $a3 (f32x4.add (local.get $a3) (f32x4.mul (v128.load offset=48 (local.get $xp)) (v128.load offset=48 (local.get $dp)))))
+                                (local.set $xp (i32.add (local.get $xp) (local.get $xStep)))
+                                (local.set $dp (i32.add (local.get $dp) (local.get $cBytes)))
+                                (local.set $ow (i32.add (local.get $ow) (i32.const 1)))
+                                (br $owNext)))
+                            (local.set $t (i32.add (local.get $wp) (local.get $j)))
+                            (v128.store (local.get $t) (f32x4.add (v128.load (local.get $t)) (local.get $a0)))
+                            (v128.store offset=16 (local.get $t) (f32x4.add (v128.load offset=16 (local.get $t)) (local.get $a1)))
+                            (v128.store offset=32 (local.get $t) (f32x4.add (v128.load offset=32 (local.get $t)) (local.get $a2)))
+                            (v128.store offset=48 (local.get $t) (f32x4.add (v128.load offset=48 (local.get $t)) (local.get $a3)))
+                            (local.set $j (i32.add (local.get $j) (i32.const 64)))
+                            (br $blockNext)))
+                        (block $vecDone
+                          (loop $vecNext
+                            (br_if $vecDone (i32.ge_u (local.get $j) (local.get $cBytes)))
+                            (local.set $a0 (v128.const i32x4 0 0 0 0))
+                            (local.set $xp
+                              (i32.add (i32.add (local.get $xRow) (local.get $j))
+                                (i32.mul (i32.add (local.get $iw0) (i32.mul (local.get $owFrom) (local.get $sW))) (local.get $cBytes))))
+                            (local.set $dp
+                              (i32.add (i32.add (local.get $dyRow) (local.get $j)) (i32.mul (local.get $owFrom) (local.get $cBytes))))
+                            (local.set $ow (local.get $owFrom))
+                            (block $owDone
+                              (loop $owNext
+                                (br_if $owDone (i32.ge_s (local.get $ow) (local.get $owTo)))
+                                (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (v128.load (local.get $xp)) (v128.load (local.get $dp)))))
+                                (local.set $xp (i32.add (local.get $xp) (local.get $xStep)))
+                                (local.set $dp (i32.add (local.get $dp) (local.get $cBytes)))
+                                (local.set $ow (i32.add (local.get $ow) (i32.const 1)))
+                                (br $owNext)))
+                            (local.set $t (i32.add (local.get $wp) (local.get $j)))
+                            (v128.store (local.get $t) (f32x4.add (v128.load (local.get $t)) (local.get $a0)))
+                            (local.set $j (i32.add (local.get $j) (i32.const 16)))
+                            (br $vecNext)))
+                        (local.set $kw (i32.add (local.get $kw) (i32.const 1)))
+                        (br $kwNext)))))
+                (local.set $kh (i32.add (local.get $kh) (i32.const 1)))
+                (br $khNext)))
+            (local.set $oh (i32.add (local.get $oh) (i32.const 1)))
+            (br $ohNext)))
+        (local.set $b (i32.add (local.get $b) (i32.const 1)))
+        (br $bNext))))
+)

@@ -1,0 +1,96 @@
+import * as tf from '@tensorflow/tfjs';
+import * as wasmBackend from '@tensorflow/tfjs-backend-wasm';
+import { createHash } from 'node:crypto';
+import { existsSync, renameSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+
+const require = createRequire(import.meta.url);
+
+interface PThreadWorker {
+  unref(): void;
+  terminate(): void;
+}
+
+interface ThreadedModule {
+  cwrap(name: string, ret: string | null, args: string[]): (...a: number[]) => number;
+  PThread: { unusedWorkers: PThreadWorker[]; runningWorkers: PThreadWorker[] };
+  tfjs?: Record<string, unknown>;
+}
+
+type ModuleFactory = (config: Record<string, unknown>) => Promise<ThreadedModule>;
+
+/**
+ * The worker script of tfjs's threaded build, written once to a file: tfjs hands Emscripten a
+ * blob: URL, which Node's Worker cannot load (that is why setThreadsCount fails in Node).
+ */
+function workerScript(wasmOut: string): string {
+  const { wasmWorkerContents } = require(path.join(wasmOut, 'tfjs-backend-wasm-threaded-simd.worker.js')) as { wasmWorkerContents: string };
+  // As tfjs does before making its blob: the string holds literal newlines inside JS strings.
+  const source = wasmWorkerContents.replace(/\n/g, '\\n');
+  const hash = createHash('sha256').update(source).digest('hex').slice(0, 16);
+  const file = path.join(os.tmpdir(), `tl-tfjs-wasm-worker-${hash}.cjs`);
+  if (!existsSync(file)) {
+    const temp = `${file}.${process.pid}.tmp`;
+    writeFileSync(temp, source);
+    renameSync(temp, file);
+  }
+  return file;
+}
+
+/**
+ * Starts the threaded SIMD module with an XNNPACK pool of `threads`. Its C++ side caps the pool
+ * at half the logical cores reported while it starts (it assumes hyper-threading), so the core
+ * count is reported as 2*threads for that moment.
+ */
+async function startThreadedModule(threads: number): Promise<ThreadedModule> {
+  const wasmOut = path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'wasm-out');
+  const mainScript = path.join(wasmOut, 'tfjs-backend-wasm-threaded-simd.js');
+  const factory = require(mainScript) as ModuleFactory;
+  const worker = workerScript(wasmOut);
+  const cpus = os.cpus;
+  os.cpus = () => Array.from({ length: 2 * threads }, () => cpus()[0]!);
+  try {
+    return await factory({
+      locateFile: (file: string) => (file.endsWith('.worker.js') ? worker : path.join(wasmOut, file)),
+      mainScriptUrlOrBlob: mainScript,
+    });
+  } finally {
+    os.cpus = cpus;
+  }
+}
+
+/**
+ * Replaces the 'wasm' backend with tfjs's multi-threaded SIMD build: XNNPACK's convolutions and
+ * matrix products run on `threads` threads (worker_threads sharing the wasm memory). Every wasm
+ * kernel, ours included, works unchanged. Call before tf.setBackend('wasm'); a no-op for
+ * threads <= 1. The workers are unref'd so they never keep the process alive.
+ */
+export function useThreadedWasm(threads: number): void {
+  if (threads <= 1) return;
+  if (tf.engine().registry['wasm']) throw new Error('useThreadedWasm: the wasm backend has already started; call it before setBackend');
+  wasmBackend.setThreadsCount(threads);
+  tf.removeBackend('wasm');
+  tf.registerBackend(
+    'wasm',
+    async () => {
+      const module = await startThreadedModule(threads);
+      const wrap = (name: string, args: string[], ret: string | null = null) => module.cwrap(name, ret, args);
+      module.tfjs = {
+        init: wrap('init', []),
+        initWithThreadsCount: wrap('init_with_threads_count', ['number']),
+        getThreadsCount: wrap('get_threads_count', [], 'number'),
+        registerTensor: wrap('register_tensor', ['number', 'number', 'number']),
+        disposeData: wrap('dispose_data', ['number']),
+        dispose: wrap('dispose', []),
+      };
+      const backend = new wasmBackend.BackendWasm(module as unknown as ConstructorParameters<typeof wasmBackend.BackendWasm>[0]);
+      // The pool's threads exist now; the other pre-started workers are never used.
+      for (const w of module.PThread.unusedWorkers.splice(0)) w.terminate();
+      for (const w of module.PThread.runningWorkers) w.unref();
+      return backend;
+    },
+    2,
+  );
+}

@@ -1,0 +1,149 @@
+import * as tf from '@tensorflow/tfjs';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { RunDir, type RunConfig, type RunMetrics } from '../artifacts/run.js';
+import { loadLayersModelFromDir } from '../artifacts/layers-io.js';
+import { ImageBatchSource, openImageFolder } from '../data/image-folder.js';
+import { isHeadLayer } from '../models/head.js';
+import { initBackend } from '../runtime/backend.js';
+import { seedEverything } from '../runtime/seed.js';
+import { fileError, TlError } from '../util/errors.js';
+import { fit } from './loop.js';
+import { evaluateModel } from './metrics.js';
+import { datasetInfo, filePredictions, meanImagesPerSecond, requireNewRunDir, writeRun } from './transfer.js';
+
+export interface FinetuneOptions {
+  /** The transfer (or earlier finetune) run to start from. */
+  run: string;
+  /** Defaults to the folder the parent run was trained on (run.json dataset.source). */
+  dataDir?: string;
+  /** 'all', or N: the last N layers of the base (as Keras' `base.layers[-N:]`). */
+  unfreeze?: 'all' | number;
+  lr?: number;
+  epochs?: number;
+  batchSize?: number;
+  out?: string;
+  command?: string;
+}
+
+export interface FinetuneResult {
+  runDir: string;
+  metrics: RunMetrics;
+}
+
+/**
+ * Make the head and the chosen top of the base trainable, everything else frozen. Returns how
+ * many base layers were unfrozen. BatchNorm statistics stay frozen regardless (see fit's
+ * batchNorm 'inference'): only kernels, biases, gamma and beta train.
+ */
+export function unfreeze(model: tf.LayersModel, which: 'all' | number): number {
+  const base = model.layers.filter((l) => !isHeadLayer(l) && l.getClassName() !== 'InputLayer');
+  const count = which === 'all' ? base.length : Math.min(which, base.length);
+  base.forEach((layer, i) => (layer.trainable = i >= base.length - count));
+  for (const layer of model.layers) if (isHeadLayer(layer)) layer.trainable = true;
+  return count;
+}
+
+export function parseUnfreeze(value: string): 'all' | number {
+  if (value === 'all') return 'all';
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new TlError(`--unfreeze must be "all" or a positive number of layers (got "${value}")`);
+  return n;
+}
+
+async function parentRun(dir: string): Promise<{ run: RunDir; config: RunConfig }> {
+  const run = await RunDir.open(dir);
+  const config = await run.config();
+  if (config.kind !== 'transfer' && config.kind !== 'finetune') {
+    throw fileError(dir, `is a ${config.kind} run, not a transfer run`, 'fine-tune a run written by tl train or tl finetune');
+  }
+  return { run, config };
+}
+
+/**
+ * Fine-tune a transfer run end to end on images (streamed and preprocessed as the run says),
+ * with BatchNorm layers kept on their moving statistics, into a NEW run directory.
+ */
+export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
+  const lr = opts.lr ?? 1e-5;
+  const epochs = opts.epochs ?? 3;
+  const which = opts.unfreeze ?? 'all';
+  if (!(lr > 0)) throw new TlError(`--lr must be positive (got ${lr})`);
+  if (!(Number.isInteger(epochs) && epochs >= 1)) throw new TlError(`--epochs must be a positive integer (got ${epochs})`);
+  const { run: parent, config: parentConfig } = await parentRun(opts.run);
+  const out = opts.out ? path.resolve(opts.out) : `${parent.dir}-finetune`;
+  if (out === parent.dir) throw fileError(out, 'is the parent run', 'fine-tuning writes a new run; pass another --out');
+  await requireNewRunDir(out);
+  const dataDir = opts.dataDir ?? parentConfig.dataset.source;
+  if (!dataDir) throw fileError(parent.file('config'), 'names no dataset folder', 'pass DATA_DIR');
+  const hp = parentConfig.hyperparameters as { batchSize?: number; valSplit?: number };
+  const batchSize = opts.batchSize ?? hp.batchSize ?? 32;
+  const seed = parentConfig.seed;
+
+  const backend = await initBackend();
+  const [labels, parentHistory] = await Promise.all([parent.labels(), parent.history()]);
+  // The parent's split and seed: validation and test images stay out of training.
+  const data = await openImageFolder(dataDir, { valSplit: hp.valSplit ?? 0.1, seed });
+  if (JSON.stringify(data.classNames) !== JSON.stringify(labels)) {
+    throw fileError(data.root, `has classes ${data.classNames.join(', ')}, the run has ${labels.join(', ')}`, 'fine-tune on a folder with the same classes');
+  }
+  const model = await loadLayersModelFromDir(parent.dir);
+  const unfrozen = unfreeze(model, which);
+  seedEverything(seed);
+
+  const skipped = new Map(data.skipped.map((s) => [s.file, s.reason]));
+  const { inputShape, preprocessing } = parentConfig;
+  const train = new ImageBatchSource(data.train, inputShape, preprocessing, skipped);
+  const val = data.val.length ? new ImageBatchSource(data.val, inputShape, preprocessing, skipped) : undefined;
+  const checkpointDir = `${out}.checkpoint`;
+  const result = await fit(model, train, {
+    epochs,
+    batchSize,
+    lr,
+    seed,
+    validation: val,
+    phase: 'finetune',
+    epochOffset: parentHistory.length ? parentHistory[parentHistory.length - 1]!.epoch : 0,
+    batchNorm: 'inference',
+    checkpointDir,
+    label: 'finetune epoch',
+  });
+  const test = new ImageBatchSource(data.test, inputShape, preprocessing, skipped);
+  const { evaluation, samples } = await evaluateModel(model, test, labels, batchSize);
+  const testUsed = data.test.filter((s) => !skipped.has(s.file));
+
+  const metrics: RunMetrics = {
+    test: evaluation,
+    trainSeconds: result.seconds,
+    backend,
+    dataset: datasetInfo(
+      data,
+      { train: data.train.filter((s) => !skipped.has(s.file)).length, val: val ? data.val.filter((s) => !skipped.has(s.file)).length : 0, test: testUsed.length },
+      seed,
+      skipped,
+    ),
+    imagesPerSecond: meanImagesPerSecond(result.history),
+    bestEpoch: result.bestEpoch,
+    stoppedEarly: result.stoppedEarly,
+    interrupted: result.interrupted,
+  };
+  const config: RunConfig = {
+    ...parentConfig,
+    kind: 'finetune',
+    createdAt: new Date().toISOString(),
+    hyperparameters: { ...parentConfig.hyperparameters, finetune: { epochs, lr, batchSize, unfreeze: which, unfrozenLayers: unfrozen, batchNorm: 'inference' } },
+    parent: parent.dir,
+    dataset: { name: parentConfig.dataset.name, source: data.root },
+    command: opts.command ?? 'tl finetune',
+  };
+  await writeRun(out, model, {
+    config,
+    labels,
+    history: [...parentHistory, ...result.history],
+    metrics,
+    predictions: filePredictions(testUsed, samples),
+  });
+  await fs.rm(checkpointDir, { recursive: true, force: true });
+  model.dispose();
+  return { runDir: out, metrics };
+}
