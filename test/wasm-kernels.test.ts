@@ -182,7 +182,14 @@ test('Conv2D dx of a layer whose patch matrix is built a few images at a time ma
 
 test('depthwise gradients on wasm match the cpu kernels (dilation 1) and the definition (dilation 2)', async () => {
   const rng = new Rng(8);
-  const grid = cases(12, 60, true);
+  // Plus wide layers, which take the gather loop at stride 1 too (dilated, explicit padding).
+  const wide = (over: Partial<ConvCase>): ConvCase => ({ batch: 2, h: 9, w: 8, ci: 64, co: 1, k: [3, 3], stride: 1, dilation: 1, pad: 'same', rounding: undefined, ...over });
+  const grid = [
+    ...cases(12, 60, true),
+    wide({ dilation: 2 }),
+    wide({ k: [2, 3], pad: 'valid' }),
+    wide({ stride: 2, pad: [[0, 0], [2, 0], [1, 2], [0, 0]] }),
+  ];
   assert.ok(grid.some((c) => c.dilation === 2) && grid.some((c) => c.co === 2) && grid.some((c) => c.stride === 2));
   const failures: string[] = [];
   for (const c of grid) failures.push(...(await checkConvCase(c, true, rng)));

@@ -8,7 +8,7 @@ import { vgg16 } from './vgg16.js';
 import { xception } from './xception.js';
 import { assignWeights } from './weights-apply.js';
 import { readWeightsFile } from './weights-read.js';
-import type { BackboneSpec, InputShape, WeightsAsset } from './types.js';
+import type { BackboneSpec, BuildOptions, InputShape, WeightsAsset } from './types.js';
 
 export type { BackboneSpec, BuildOptions, InputShape, WeightsAsset, WeightsFileEntry } from './types.js';
 
@@ -115,8 +115,8 @@ function widthCandidates(spec: BackboneSpec, requested: number | undefined, weig
 export async function loadBackbone(opts: LoadBackboneOptions): Promise<LoadedBackbone> {
   const spec = getBackbone(opts.name);
   const seed = opts.seed ?? 0;
-  const build = (alpha: number | undefined) =>
-    featureModel(spec.build({ inputShape: opts.inputShape ?? spec.defaultInputShape, includeTop: false, alpha, seed }), spec);
+  const build = (alpha: number | undefined, fromFile: Partial<BuildOptions> = {}) =>
+    featureModel(spec.build({ inputShape: opts.inputShape ?? spec.defaultInputShape, includeTop: false, alpha, seed, ...fromFile }), spec);
   const widths = widthCandidates(spec, opts.alpha, opts.weights);
   if (opts.weights === 'none') {
     return { model: build(widths[0]), spec, alpha: widths[0], weightsSha256: null, weightsSource: `none (random init, seed ${seed})` };
@@ -124,8 +124,9 @@ export async function loadBackbone(opts: LoadBackboneOptions): Promise<LoadedBac
   const file = await readWeightsFile(resolveWeightsPath(spec, widths[0], opts.weights));
   const fitsWhat = widths.length > 1 ? `${spec.name} (any alpha of ${spec.alphas!.join(', ')})` : describeVariant(spec, widths[0]);
   let firstError: TlError | undefined;
+  const fromFile = spec.buildOptionsFor?.(file.layerNames) ?? {};
   for (const alpha of widths) {
-    const model = build(alpha);
+    const model = build(alpha, fromFile);
     try {
       assignWeights(model, file, { autoNamedLayerBases: spec.autoNamedLayerBases, fitsWhat });
       return { model, spec, alpha, weightsSha256: file.sha256, weightsSource: path.resolve(file.source) };

@@ -6,8 +6,9 @@ import type { BackboneSpec, BuildOptions } from './types.js';
 /**
  * MobileNet v1 (Howard et al. 2017), layer for layer as keras.applications.MobileNet builds it
  * (Keras >= 2.2: strided depthwise convs are preceded by an explicit `conv_pad_N` ZeroPadding2D
- * ((0,1),(0,1)) and use 'valid'). Weight files from Keras 2.1, which used 'same' padding and
- * had no conv_pad layers, load by name: the padding layers hold no weights.
+ * ((0,1),(0,1)) and use 'valid'). Keras <= 2.1 used 'same' padding and had no conv_pad layers.
+ * The two agree on even feature maps but not on odd ones (150 -> 75 -> 37 vs 38), so weights
+ * saved by Keras 2.1 are run with the padding they were trained with (`legacyPadding`).
  */
 
 /** [pointwise filters at alpha 1, stride] of depthwise blocks 1..13. */
@@ -28,14 +29,16 @@ function depthwiseBlock(
   stride: number,
   id: number,
   init: SeededGlorot,
+  legacyPadding: boolean,
 ): tf.SymbolicTensor {
   let y = x;
-  if (stride !== 1) y = tf.layers.zeroPadding2d({ padding: [[0, 1], [0, 1]], name: `conv_pad_${id}` }).apply(y) as tf.SymbolicTensor;
+  const explicitPad = stride !== 1 && !legacyPadding;
+  if (explicitPad) y = tf.layers.zeroPadding2d({ padding: [[0, 1], [0, 1]], name: `conv_pad_${id}` }).apply(y) as tf.SymbolicTensor;
   y = tf.layers
     .depthwiseConv2d({
       kernelSize: 3,
       strides: stride,
-      padding: stride === 1 ? 'same' : 'valid',
+      padding: explicitPad ? 'valid' : 'same',
       depthMultiplier: 1,
       useBias: false,
       depthwiseInitializer: init.next(),
@@ -91,7 +94,7 @@ function buildMobileNet(opts: BuildOptions): tf.LayersModel {
   x = batchNorm('conv1_bn').apply(x) as tf.SymbolicTensor;
   x = relu6('conv1_relu').apply(x) as tf.SymbolicTensor;
   BLOCKS.forEach(([filters, stride], i) => {
-    x = depthwiseBlock(x, Math.trunc(filters * alpha), stride, i + 1, init);
+    x = depthwiseBlock(x, Math.trunc(filters * alpha), stride, i + 1, init, opts.legacyPadding ?? false);
   });
   if (opts.includeTop) x = classifierTop(x, Math.trunc(1024 * alpha), opts.classes ?? 1000, init);
   const rows = shape[0];
@@ -110,4 +113,7 @@ export const mobilenet: BackboneSpec = {
   defaultAlpha: 1.0,
   weights: {},
   build: buildMobileNet,
+  // A file that lists its layers but has no conv_pad_* among them was saved by Keras <= 2.1.
+  buildOptionsFor: (layerNames) =>
+    layerNames?.length && !layerNames.some((n) => n.startsWith('conv_pad_')) ? { legacyPadding: true } : {},
 };

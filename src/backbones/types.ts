@@ -41,6 +41,11 @@ export interface BuildOptions {
   classes?: number;
   /** Seed of the random initialisers, so `--weights none` is reproducible. */
   seed?: number;
+  /**
+   * Build the architecture as the Keras version that wrote a weights file did, where versions
+   * differ in more than names (see each architecture's `buildOptionsFor`).
+   */
+  legacyPadding?: boolean;
 }
 
 /**
@@ -71,4 +76,6 @@ export interface BackboneSpec {
   /** Catalog entries for this architecture, keyed by asset id. */
   weights: Record<string, WeightsAsset>;
   build(opts: BuildOptions): tf.LayersModel;
+  /** Build options a weights file implies (e.g. the padding of the Keras version that saved it). */
+  buildOptionsFor?(layerNames: readonly string[] | undefined): Partial<BuildOptions>;
 }

@@ -22,6 +22,11 @@ export interface WeightsFile {
   layers: Map<string, Map<string, StoredWeight>>;
   /** sha256 of the .h5 file, or of the concatenated tfjs weight shards in manifest order. */
   sha256: string;
+  /**
+   * Every layer the file's model had, weightless ones included (h5 `layer_names`, tfjs topology),
+   * when the file records them: it tells which version of an architecture the weights belong to.
+   */
+  layerNames?: string[];
 }
 
 /** `conv1/kernel:0` or `model/conv1/kernel` -> `kernel`. */
@@ -73,7 +78,24 @@ async function readTfjsWeights(modelJson: string, source: string): Promise<Weigh
     });
     tensor.dispose();
   }
-  return { source, format: 'tfjs-layers', layers, sha256: sha256(new Uint8Array(data)) };
+  return { source, format: 'tfjs-layers', layers, sha256: sha256(new Uint8Array(data)), layerNames: topologyLayerNames(artifacts.modelTopology) };
+}
+
+/** Layer names of a Keras functional topology (`model_config` wrapper or bare), nested models included. */
+function topologyLayerNames(topology: unknown): string[] | undefined {
+  type Config = { class_name?: string; config?: { name?: string; layers?: Config[] }; model_config?: Config };
+  const root = topology as Config | undefined;
+  const model = root?.model_config ?? root;
+  if (!model?.config?.layers) return undefined;
+  const names: string[] = [];
+  const visit = (layers: Config[]) => {
+    for (const layer of layers) {
+      if (layer.config?.name) names.push(layer.config.name);
+      if (layer.config?.layers) visit(layer.config.layers);
+    }
+  };
+  visit(model.config.layers);
+  return names;
 }
 
 const HDF5_SIGNATURE = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
@@ -135,7 +157,8 @@ async function readKerasH5Weights(file: string): Promise<WeightsFile> {
       throw fileError(file, 'has no Keras layer_names attribute', 'save it with Keras model.save_weights(...h5) (Keras 3 .weights.h5 files are not supported)');
     }
     const layers: WeightsFile['layers'] = new Map();
-    for (const layerName of stringListAttr(root, 'layer_names')) {
+    const layerNames = stringListAttr(root, 'layer_names');
+    for (const layerName of layerNames) {
       const group = root.get(layerName) as H5Group | null;
       if (!group) throw fileError(file, `layer group "${layerName}" listed in layer_names is missing`, 'the file is damaged; fetch it again');
       for (const weightName of stringListAttr(group, 'weight_names')) {
@@ -146,7 +169,7 @@ async function readKerasH5Weights(file: string): Promise<WeightsFile> {
         addWeight(layers, layerName, weightBaseName(weightName), { shape: [...dataset.shape!], values });
       }
     }
-    return { source: file, format: 'keras-h5', layers, sha256: await sha256File(file) };
+    return { source: file, format: 'keras-h5', layers, sha256: await sha256File(file), layerNames };
   } finally {
     f.close();
   }

@@ -8,12 +8,12 @@ import { buildCustomModel, type CustomModelName, type MlpOptions, type CnnOption
 import { initBackend } from '../runtime/backend.js';
 import { seedEverything } from '../runtime/seed.js';
 import { RunDir, type DatasetInfo, type PredictionRecord, type RunConfig, type RunMetrics } from '../artifacts/run.js';
-import { saveLayersModelToDir } from '../artifacts/layers-io.js';
 import { exists } from '../util/atomic.js';
 import { Rng } from '../util/rng.js';
 import { fileError, TlError } from '../util/errors.js';
-import { fit, type FitResult } from './loop.js';
+import { fit } from './loop.js';
 import { reportOrWarn } from '../reporting/report.js';
+import { writeRunFiles, meanImagesPerSecond } from './run-writer.js';
 import { evaluateModel, type ScoredSample } from './metrics.js';
 
 export interface CustomTrainOptions {
@@ -116,11 +116,6 @@ function predictionRecords(data: LoadedDataset, samples: ScoredSample[]): Predic
   }));
 }
 
-function meanImagesPerSecond(result: FitResult): number | undefined {
-  const h = result.history;
-  return h.length ? h.reduce((a, r) => a + r.imagesPerSecond, 0) / h.length : undefined;
-}
-
 /** Train one of the custom models on a cached dataset and write a complete run directory. */
 export async function trainCustom(opts: CustomTrainOptions): Promise<CustomTrainResult> {
   const seed = opts.seed ?? 1;
@@ -180,7 +175,7 @@ async function trainInto(work: string, out: string, opts: ResolvedOptions): Prom
     trainSeconds: result.seconds,
     backend,
     dataset: datasetInfo(data, train.length, val.length, opts),
-    imagesPerSecond: meanImagesPerSecond(result),
+    imagesPerSecond: meanImagesPerSecond(result.history),
     bestEpoch: result.bestEpoch,
     stoppedEarly: result.stoppedEarly,
     interrupted: result.interrupted,
@@ -211,13 +206,13 @@ async function trainInto(work: string, out: string, opts: ResolvedOptions): Prom
     command: opts.command ?? 'tl custom train',
   };
 
-  const run = new RunDir(work);
-  await saveLayersModelToDir(model, work);
-  await run.write('labels', data.classNames);
-  await run.write('history', result.history);
-  await run.write('predictions', predictionRecords(data, samples));
-  await run.write('metrics', metrics);
-  await run.write('config', config);
+  await writeRunFiles(work, model, {
+    config,
+    labels: data.classNames,
+    history: result.history,
+    metrics,
+    predictions: predictionRecords(data, samples),
+  });
   await fs.rm(path.join(work, 'checkpoint'), { recursive: true, force: true });
   await fs.rename(work, out);
   model.dispose();

@@ -10,7 +10,8 @@ import { seedEverything } from '../runtime/seed.js';
 import { fileError, TlError } from '../util/errors.js';
 import { fit } from './loop.js';
 import { evaluateModel } from './metrics.js';
-import { datasetInfo, filePredictions, meanImagesPerSecond, requireNewRunDir, writeRun } from './transfer.js';
+import { datasetInfo, filePredictions, requireNewRunDir } from './transfer.js';
+import { writeRun, meanImagesPerSecond } from './run-writer.js';
 
 export interface FinetuneOptions {
   /** The transfer (or earlier finetune) run to start from. */

@@ -1,7 +1,5 @@
-import * as tf from '@tensorflow/tfjs';
 import path from 'node:path';
-import { RunDir, type DatasetInfo, type EpochRecord, type PredictionRecord, type RunConfig, type RunMetrics } from '../artifacts/run.js';
-import { saveLayersModelToDir } from '../artifacts/layers-io.js';
+import { type DatasetInfo, type PredictionRecord, type RunConfig, type RunMetrics } from '../artifacts/run.js';
 import { loadBackbone, type LoadedBackbone } from '../backbones/index.js';
 import { DECODER_ID } from '../data/images.js';
 import { openImageFolder, requireEveryClass, type ImageFolderData, type ImageSample } from '../data/image-folder.js';
@@ -9,11 +7,12 @@ import { joinBaseAndHead, buildHead, HEAD_UNITS } from '../models/head.js';
 import { compileInference } from '../models/fused.js';
 import { initBackend } from '../runtime/backend.js';
 import { seedEverything } from '../runtime/seed.js';
-import { exists, writeDirAtomic } from '../util/atomic.js';
+import { exists } from '../util/atomic.js';
 import { fileError, TlError } from '../util/errors.js';
 import { cachedFeatureSource, extractFeatures, FeatureCache, type ExtractionResult } from './feature-cache.js';
 import { defaultRunDir } from './custom.js';
 import { fit } from './loop.js';
+import { writeRun, meanImagesPerSecond } from './run-writer.js';
 import { evaluateModel, type ScoredSample } from './metrics.js';
 
 export interface TransferTrainOptions {
@@ -71,10 +70,6 @@ export function datasetInfo(data: ImageFolderData, counts: { train: number; val:
 
 export function filePredictions(samples: readonly ImageSample[], scored: ScoredSample[]): PredictionRecord[] {
   return scored.map((s, i) => ({ source: { kind: 'file', path: samples[i]!.file }, ...s }));
-}
-
-export function meanImagesPerSecond(history: EpochRecord[]): number | undefined {
-  return history.length ? history.reduce((a, r) => a + r.imagesPerSecond, 0) / history.length : undefined;
 }
 
 /** Every file the run touches, each once (test may be the validation split). */
@@ -198,27 +193,6 @@ export async function trainTransfer(opts: TransferTrainOptions): Promise<Transfe
   await writeRun(out, whole, { config, labels: data.classNames, history: result.history, metrics, predictions: filePredictions(test.samples, samples) });
   whole.dispose();
   return { runDir: out, metrics, features: extraction };
-}
-
-export interface RunContents {
-  config: RunConfig;
-  labels: string[];
-  history: EpochRecord[];
-  metrics: RunMetrics;
-  predictions: PredictionRecord[];
-}
-
-/** The whole run directory, built aside and renamed into place. */
-export async function writeRun(out: string, model: tf.LayersModel, contents: RunContents): Promise<void> {
-  await writeDirAtomic(out, async (dir) => {
-    const run = new RunDir(dir);
-    await saveLayersModelToDir(model, dir);
-    await run.write('labels', contents.labels);
-    await run.write('history', contents.history);
-    await run.write('predictions', contents.predictions);
-    await run.write('metrics', contents.metrics);
-    await run.write('config', contents.config);
-  });
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

@@ -101,3 +101,25 @@ export function phaseTaps(rows: AxisConv, cols: AxisConv, tapsRows: number, taps
   }
   return table;
 }
+
+/**
+ * For every input position i along an axis: the taps k (and outputs o) of the forward
+ * convolution that read it, o = (i + padBefore - k*dilation) / stride. Entry i is
+ * [count, k, o, k, o, ...] at offset i*(1 + 2*kernel).
+ */
+export function tapTable(a: AxisConv): Int32Array {
+  const stride = 1 + 2 * a.kernel;
+  const table = new Int32Array(a.inSize * stride);
+  for (let i = 0; i < a.inSize; i++) {
+    let n = 0;
+    for (let k = 0; k < a.kernel; k++) {
+      const t = i + a.padBefore - k * a.dilation;
+      if (t < 0 || t % a.stride !== 0 || t / a.stride >= a.outSize) continue;
+      table[i * stride + 1 + 2 * n] = k;
+      table[i * stride + 2 + 2 * n] = t / a.stride;
+      n++;
+    }
+    table[i * stride] = n;
+  }
+  return table;
+}

@@ -11,12 +11,15 @@ import { sumOverride } from './sum.js';
 
 export { ADAM_UPDATE, type AdamHyperparameters, type AdamUpdateAttrs } from './adam.js';
 
+export { useThreadedWasm } from './threads.js';
+
 /**
- * Registers fast kernels for the wasm backend: the convolution gradients composed from its
- * XNNPACK forward kernels (Conv2DBackpropFilter and the depthwise pair, which wasm lacks, and
- * Conv2DBackpropInput, whose stock version is ~9x slower than the forward convolution),
- * MaxPoolGrad, leading-axes Sum, transposed BatchMatMul and Identity (stock versions slow), a one-kernel
- * ReLU gradient, and the fused Adam step used by src/training/optimizers.ts. Call before setBackend('wasm'); idempotent.
+ * Registers fast, exact kernels for the wasm backend: the convolution gradients
+ * (Conv2DBackpropFilter and the depthwise pair, which wasm lacks; Conv2DBackpropInput, whose stock
+ * version is ~9x slower than the forward convolution), built from XNNPACK's forward kernels and
+ * the SIMD loops of simd.wat; faster MaxPoolGrad, leading-axes Sum, transposed BatchMatMul and
+ * Identity; a one-kernel ReLU gradient; and the fused Adam step of src/training/optimizers.ts.
+ * Call before setBackend('wasm'); idempotent.
  */
 export function registerWasmKernels(): void {
   for (const config of [...conv2dGradKernels, ...depthwiseGradKernels, maxPoolGradKernel, adamUpdateKernel, reluGradKernel]) {

@@ -22,6 +22,11 @@ export interface SimdKernels {
     kernelH: number, kernelW: number, strideH: number, strideW: number, dilationH: number, dilationW: number,
     padTop: number, padLeft: number,
   ): void;
+  /** Depthwise dx gathered per input pixel through tap tables (geometry.ts tapTable); see simd.wat. */
+  depthwise_input_grad(
+    dy: number, w: number, dx: number, rows: number, cols: number, batch: number, inH: number, inW: number,
+    channels: number, outH: number, outW: number, kernelH: number, kernelW: number,
+  ): void;
   /** Depthwise dW, channel multiplier 1, channels % 4 == 0; see simd.wat. */
   depthwise_filter_grad(
     x: number, dy: number, dw: number, batch: number, inH: number, inW: number, channels: number, outH: number, outW: number,
@@ -79,4 +84,19 @@ export function withScratch<T>(backend: BackendWasm, bytes: number, body: (ptr: 
   } finally {
     heap._free(ptr);
   }
+}
+
+/** Runs `body` with copies of `arrays` on the heap (their byte offsets). */
+export function withInt32Arrays<T>(backend: BackendWasm, arrays: Int32Array[], body: (ptrs: number[]) => T): T {
+  const total = arrays.reduce((n, a) => n + a.length, 0);
+  return withScratch(backend, total * 4, (base) => {
+    const ptrs: number[] = [];
+    let offset = base;
+    for (const a of arrays) {
+      new Int32Array(backend.wasm.HEAPU8.buffer, offset, a.length).set(a);
+      ptrs.push(offset);
+      offset += a.length * 4;
+    }
+    return body(ptrs);
+  });
 }

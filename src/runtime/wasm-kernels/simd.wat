@@ -436,4 +436,111 @@
             (br $ohNext)))
         (local.set $b (i32.add (local.get $b) (i32.const 1)))
         (br $bNext))))
+  ;; Depthwise input gradient (NHWC, channel multiplier 1, C % 4 == 0), gathered per input pixel:
+  ;; dx[b, ih, iw, c] = sum over the taps that reach it of dy[b, oh, ow, c] * w[kh, kw, c].
+  ;; $rows holds, per input row ih, [count, kh, oh, kh, oh, ...] (stride 1 + 2*KH i32) and $cols
+  ;; the same per input column (stride 1 + 2*KW): the strides, dilations and padding live there.
+  (func (export "depthwise_input_grad")
+    (param $dy i32) (param $w i32) (param $dx i32) (param $rows i32) (param $cols i32)
+    (param $batch i32) (param $inH i32) (param $inW i32) (param $C i32) (param $outH i32) (param $outW i32)
+    (param $KH i32) (param $KW i32)
+    (local $b i32) (local $ih i32) (local $iw i32) (local $j i32) (local $ri i32) (local $ci i32)
+    (local $rp i32) (local $cp i32) (local $rn i32) (local $cn i32) (local $cBytes i32) (local $end16 i32)
+    (local $rowBase i32) (local $wRow i32) (local $dp i32) (local $wp i32) (local $t i32) (local $image i32)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
+    (local.set $cBytes (i32.shl (local.get $C) (i32.const 2)))
+    (local.set $end16 (i32.shl (i32.and (local.get $C) (i32.const -16)) (i32.const 2)))
+    (block $bDone
+      (loop $bNext
+        (br_if $bDone (i32.ge_s (local.get $b) (local.get $batch)))
+        (local.set $image (i32.add (local.get $dy)
+          (i32.mul (i32.mul (i32.mul (local.get $b) (local.get $outH)) (local.get $outW)) (local.get $cBytes))))
+        (local.set $ih (i32.const 0))
+        (block $ihDone
+          (loop $ihNext
+            (br_if $ihDone (i32.ge_s (local.get $ih) (local.get $inH)))
+            (local.set $rp (i32.add (local.get $rows)
+              (i32.shl (i32.mul (local.get $ih) (i32.add (i32.shl (local.get $KH) (i32.const 1)) (i32.const 1))) (i32.const 2))))
+            (local.set $rn (i32.load (local.get $rp)))
+            (local.set $iw (i32.const 0))
+            (block $iwDone
+              (loop $iwNext
+                (br_if $iwDone (i32.ge_s (local.get $iw) (local.get $inW)))
+                (local.set $cp (i32.add (local.get $cols)
+                  (i32.shl (i32.mul (local.get $iw) (i32.add (i32.shl (local.get $KW) (i32.const 1)) (i32.const 1))) (i32.const 2))))
+                (local.set $cn (i32.load (local.get $cp)))
+                (local.set $j (i32.const 0))
+                (block $blockDone
+                  (loop $blockNext
+                    (br_if $blockDone (i32.ge_u (local.get $j) (local.get $end16)))
+                    (local.set $a0 (v128.const i32x4 0 0 0 0))
+                    (local.set $a1 (v128.const i32x4 0 0 0 0))
+                    (local.set $a2 (v128.const i32x4 0 0 0 0))
+                    (local.set $a3 (v128.const i32x4 0 0 0 0))
+                    (local.set $ri (i32.const 0))
+                    (block $rDone
+                      (loop $rNext
+                        (br_if $rDone (i32.ge_s (local.get $ri) (local.get $rn)))
+                        (local.set $t (i32.add (local.get $rp) (i32.shl (local.get $ri) (i32.const 3))))
+                        (local.set $wRow (i32.add (i32.add (local.get $w) (local.get $j))
+                          (i32.mul (i32.mul (i32.load offset=4 (local.get $t)) (local.get $KW)) (local.get $cBytes))))
+                        (local.set $rowBase (i32.add (i32.add (local.get $image) (local.get $j))
+                          (i32.mul (i32.mul (i32.load offset=8 (local.get $t)) (local.get $outW)) (local.get $cBytes))))
+                        (local.set $ci (i32.const 0))
+                        (block $cDone
+                          (loop $cNext
+                            (br_if $cDone (i32.ge_s (local.get $ci) (local.get $cn)))
+                            (local.set $t (i32.add (local.get $cp) (i32.shl (local.get $ci) (i32.const 3))))
+                            (local.set $wp (i32.add (local.get $wRow) (i32.mul (i32.load offset=4 (local.get $t)) (local.get $cBytes))))
+                            (local.set $dp (i32.add (local.get $rowBase) (i32.mul (i32.load offset=8 (local.get $t)) (local.get $cBytes))))
+                            (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (v128.load (local.get $dp)) (v128.load (local.get $wp)))))
+                            (local.set $a1 (f32x4.add (local.get $a1) (f32x4.mul (v128.load offset=16 (local.get $dp)) (v128.load offset=16 (local.get $wp)))))
+                            (local.set $a2 (f32x4.add (local.get $a2) (f32x4.mul (v128.load offset=32 (local.get $dp)) (v128.load offset=32 (local.get $wp)))))
+                            (local.set $a3 (f32x4.add (local.get $a3) (f32x4.mul (v128.load offset=48 (local.get $dp)) (v128.load offset=48 (local.get $wp)))))
+                            (local.set $ci (i32.add (local.get $ci) (i32.const 1)))
+                            (br $cNext)))
+                        (local.set $ri (i32.add (local.get $ri) (i32.const 1)))
+                        (br $rNext)))
+                    (local.set $t (i32.add (local.get $dx) (local.get $j)))
+                    (v128.store (local.get $t) (local.get $a0))
+                    (v128.store offset=16 (local.get $t) (local.get $a1))
+                    (v128.store offset=32 (local.get $t) (local.get $a2))
+                    (v128.store offset=48 (local.get $t) (local.get $a3))
+                    (local.set $j (i32.add (local.get $j) (i32.const 64)))
+                    (br $blockNext)))
+                (block $vecDone
+                  (loop $vecNext
+                    (br_if $vecDone (i32.ge_u (local.get $j) (local.get $cBytes)))
+                    (local.set $a0 (v128.const i32x4 0 0 0 0))
+                    (local.set $ri (i32.const 0))
+                    (block $rDone
+                      (loop $rNext
+                        (br_if $rDone (i32.ge_s (local.get $ri) (local.get $rn)))
+                        (local.set $t (i32.add (local.get $rp) (i32.shl (local.get $ri) (i32.const 3))))
+                        (local.set $wRow (i32.add (i32.add (local.get $w) (local.get $j))
+                          (i32.mul (i32.mul (i32.load offset=4 (local.get $t)) (local.get $KW)) (local.get $cBytes))))
+                        (local.set $rowBase (i32.add (i32.add (local.get $image) (local.get $j))
+                          (i32.mul (i32.mul (i32.load offset=8 (local.get $t)) (local.get $outW)) (local.get $cBytes))))
+                        (local.set $ci (i32.const 0))
+                        (block $cDone
+                          (loop $cNext
+                            (br_if $cDone (i32.ge_s (local.get $ci) (local.get $cn)))
+                            (local.set $t (i32.add (local.get $cp) (i32.shl (local.get $ci) (i32.const 3))))
+                            (local.set $wp (i32.add (local.get $wRow) (i32.mul (i32.load offset=4 (local.get $t)) (local.get $cBytes))))
+                            (local.set $dp (i32.add (local.get $rowBase) (i32.mul (i32.load offset=8 (local.get $t)) (local.get $cBytes))))
+                            (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (v128.load (local.get $dp)) (v128.load (local.get $wp)))))
+                            (local.set $ci (i32.add (local.get $ci) (i32.const 1)))
+                            (br $cNext)))
+                        (local.set $ri (i32.add (local.get $ri) (i32.const 1)))
+                        (br $rNext)))
+                    (v128.store (i32.add (local.get $dx) (local.get $j)) (local.get $a0))
+                    (local.set $j (i32.add (local.get $j) (i32.const 16)))
+                    (br $vecNext)))
+                (local.set $dx (i32.add (local.get $dx) (local.get $cBytes)))
+                (local.set $iw (i32.add (local.get $iw) (i32.const 1)))
+                (br $iwNext)))
+            (local.set $ih (i32.add (local.get $ih) (i32.const 1)))
+            (br $ihNext)))
+        (local.set $b (i32.add (local.get $b) (i32.const 1)))
+        (br $bNext))))
 )
