@@ -140,7 +140,12 @@ export function compileInference(model: tf.LayersModel): InferencePlan {
   const owned: tf.Tensor[] = [];
   const steps: PlannedStep[] = [];
   let fusedChains = 0;
+  // Layers folded into an earlier conv's step. They need not follow the conv in model.layers
+  // (Xception lists a shortcut conv, then the main path, then the shortcut's BatchNorm), so the
+  // layers in between are still planned in order.
+  const absorbed = new Set<number>();
   for (let i = 0; i < layerNodes.length; i++) {
+    if (absorbed.has(i)) continue;
     const { layer, node } = layerNodes[i]!;
     const inputs = node.inputTensors.map((t) => t.id);
     let outputNode = node;
@@ -152,14 +157,14 @@ export function compileInference(model: tf.LayersModel): InferencePlan {
       if (activation === 'linear' && next !== undefined && isChannelsLastBatchNorm(layerNodes[next]!.layer)) {
         bn = layerNodes[next]!.layer;
         outputNode = layerNodes[next]!.node;
-        i = next;
+        absorbed.add(next);
         next = soleConsumer(outputNode.outputTensors[0]!.id);
       }
       const act = next !== undefined && activation === 'linear' ? fusableActivation(layerNodes[next]!.layer) : undefined;
       if (act) {
         activation = act;
         outputNode = layerNodes[next!]!.node;
-        i = next!;
+        absorbed.add(next!);
       }
       const { kernel, bias } = foldBatchNorm(layer, bn);
       owned.push(kernel, ...(bias ? [bias] : []));

@@ -4,6 +4,7 @@ import type { EpochRecord } from '../artifacts/run.js';
 import { saveLayersModelToDir } from '../artifacts/layers-io.js';
 import { writeDirAtomic } from '../util/atomic.js';
 import { createProgress, logEvent } from '../reporting/progress.js';
+import { adam, sparseCrossEntropy } from './optimizers.js';
 
 /** One mini-batch: x ready for the model, y the class indices (int32, [B]). The loop disposes both. */
 export interface Batch {
@@ -162,16 +163,15 @@ async function trainEpoch(
       complete = false;
       break;
     }
-    let correctT: tf.Scalar | undefined;
+    let c = 0;
     const lossT = optimizer.minimize(() => {
-      const probs = model.apply(x, { training: true }) as tf.Tensor;
-      correctT = tf.keep(correctCount(probs, y));
-      const ce = crossEntropy(probs, y);
-      return regularized ? tf.addN([ce, ...model.calculateLosses()]) as tf.Scalar : ce;
+      const scored = sparseCrossEntropy(model.apply(x, { training: true }) as tf.Tensor, y);
+      c = scored.correct;
+      return regularized ? (tf.addN([scored.loss, ...model.calculateLosses()]) as tf.Scalar) : scored.loss;
     }, true) as tf.Scalar;
     const b = y.shape[0];
-    const [l, c] = [(await lossT.data())[0]!, (await correctT!.data())[0]!];
-    tf.dispose([x, y, lossT, correctT!]);
+    const l = (await lossT.data())[0]!;
+    tf.dispose([x, y, lossT]);
     lossSum += l * b;
     correct += c;
     seen += b;
@@ -224,7 +224,7 @@ function improved(record: EpochRecord, best: EpochRecord | undefined, monitor: E
  * Only the model's trainable weights change (plus BN statistics when batchNorm is 'train').
  */
 export async function fit(model: tf.LayersModel, train: BatchSource, opts: FitOptions): Promise<FitResult> {
-  const optimizer = opts.optimizer ?? tf.train.adam(opts.lr);
+  const optimizer = opts.optimizer ?? adam(opts.lr);
   const monitor = opts.earlyStopping?.monitor ?? 'val_loss';
   const history: EpochRecord[] = [];
   const interrupt = interruptFlag();
