@@ -13,7 +13,7 @@ import { Rng } from '../util/rng.js';
 import { fileError, TlError } from '../util/errors.js';
 import { fit } from './loop.js';
 import { reportOrWarn } from '../reporting/report.js';
-import { writeRunFiles, meanImagesPerSecond } from './run-writer.js';
+import { writeRunFiles, fitSummary } from './run-writer.js';
 import { evaluateModel, type ScoredSample } from './metrics.js';
 
 export interface CustomTrainOptions {
@@ -175,10 +175,7 @@ async function trainInto(work: string, out: string, opts: ResolvedOptions): Prom
     trainSeconds: result.seconds,
     backend,
     dataset: datasetInfo(data, train.length, val.length, opts),
-    imagesPerSecond: meanImagesPerSecond(result.history),
-    bestEpoch: result.bestEpoch,
-    stoppedEarly: result.stoppedEarly,
-    interrupted: result.interrupted,
+    ...fitSummary(result),
   };
   const config: RunConfig = {
     kind: 'custom',

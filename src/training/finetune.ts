@@ -11,7 +11,7 @@ import { fileError, TlError } from '../util/errors.js';
 import { fit } from './loop.js';
 import { evaluateModel } from './metrics.js';
 import { datasetInfo, filePredictions, requireNewRunDir } from './transfer.js';
-import { writeRun, meanImagesPerSecond } from './run-writer.js';
+import { writeRun, fitSummary } from './run-writer.js';
 
 export interface FinetuneOptions {
   /** The transfer (or earlier finetune) run to start from. */
@@ -123,10 +123,7 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
       seed,
       skipped,
     ),
-    imagesPerSecond: meanImagesPerSecond(result.history),
-    bestEpoch: result.bestEpoch,
-    stoppedEarly: result.stoppedEarly,
-    interrupted: result.interrupted,
+    ...fitSummary(result),
   };
   const config: RunConfig = {
     ...parentConfig,

@@ -3,6 +3,7 @@ import { RunDir, type EpochRecord, type PredictionRecord, type RunConfig, type R
 import { saveLayersModelToDir } from '../artifacts/layers-io.js';
 import { writeDirAtomic } from '../util/atomic.js';
 import { reportOrWarn } from '../reporting/report.js';
+import type { FitResult } from './loop.js';
 
 export interface RunContents {
   config: RunConfig;
@@ -29,6 +30,13 @@ export async function writeRun(out: string, model: tf.LayersModel, contents: Run
   await reportOrWarn(out);
 }
 
-export function meanImagesPerSecond(history: EpochRecord[]): number | undefined {
-  return history.length ? history.reduce((a, r) => a + r.imagesPerSecond, 0) / history.length : undefined;
+/** The part of metrics.json every training command takes from its `fit` result. */
+export function fitSummary(result: FitResult): Pick<RunMetrics, 'imagesPerSecond' | 'bestEpoch' | 'stoppedEarly' | 'interrupted'> {
+  const h = result.history;
+  return {
+    imagesPerSecond: h.length ? h.reduce((a, r) => a + r.imagesPerSecond, 0) / h.length : undefined,
+    bestEpoch: result.bestEpoch,
+    stoppedEarly: result.stoppedEarly,
+    interrupted: result.interrupted,
+  };
 }

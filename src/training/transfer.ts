@@ -12,7 +12,7 @@ import { fileError, TlError } from '../util/errors.js';
 import { cachedFeatureSource, extractFeatures, FeatureCache, type ExtractionResult } from './feature-cache.js';
 import { defaultRunDir } from './custom.js';
 import { fit } from './loop.js';
-import { writeRun, meanImagesPerSecond } from './run-writer.js';
+import { writeRun, fitSummary } from './run-writer.js';
 import { evaluateModel, type ScoredSample } from './metrics.js';
 
 export interface TransferTrainOptions {
@@ -158,10 +158,7 @@ export async function trainTransfer(opts: TransferTrainOptions): Promise<Transfe
       ...datasetInfo(data, { train: train.size, val: val?.size ?? 0, test: test.size }, o.seed, skipped),
       featureCache: { computed: extraction.computed, reused: extraction.reused, seconds: extraction.seconds },
     },
-    imagesPerSecond: meanImagesPerSecond(result.history),
-    bestEpoch: result.bestEpoch,
-    stoppedEarly: result.stoppedEarly,
-    interrupted: result.interrupted,
+    ...fitSummary(result),
   };
   const config: RunConfig = {
     kind: 'transfer',
