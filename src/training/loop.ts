@@ -1,5 +1,4 @@
 import * as tf from '@tensorflow/tfjs';
-import path from 'node:path';
 import type { EpochRecord } from '../artifacts/run.js';
 import { saveLayersModelToDir } from '../artifacts/layers-io.js';
 import { writeDirAtomic } from '../util/atomic.js';
@@ -294,8 +293,4 @@ export async function fit(model: tf.LayersModel, train: BatchSource, opts: FitOp
     interrupted: interrupt.stop,
     seconds: (Date.now() - started) / 1000,
   };
-}
-
-export function checkpointPath(runDir: string): string {
-  return path.join(runDir, 'checkpoint');
 }

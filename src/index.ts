@@ -1,0 +1,27 @@
+/**
+ * The library behind the `tl` CLI, in pipeline order: runtime -> data -> backbones -> training ->
+ * evaluation -> artifacts and reports. Every command is a thin wrapper over one of these.
+ */
+export { initBackend, runtimeInfo, type BackendName } from './runtime/backend.js';
+
+export { fetchDataset, loadDataset, readSample, stratifiedSplit, type LoadedDataset, type ImageSet } from './data/datasets.js';
+export { importCsv } from './data/csv.js';
+export { openImageFolder } from './data/image-folder.js';
+export { decodeImage } from './data/images.js';
+
+export { getBackbone, listBackbones, loadBackbone, readWeightsFile, writeKerasH5Weights, writeTfjsWeights } from './backbones/index.js';
+export type { BackboneSpec } from './backbones/types.js';
+export { fetchBackboneWeights } from './backbones/fetch.js';
+
+export { buildCustomModel, CUSTOM_MODELS, type CustomModelName } from './models/custom.js';
+export { fit, type BatchSource, type FitOptions, type FitResult } from './training/loop.js';
+export { trainCustom, evaluateCustomRun, type CustomTrainOptions } from './training/custom.js';
+export { trainTransfer } from './training/transfer.js';
+export { finetune } from './training/finetune.js';
+export { openRun, predictFiles, evaluateRun, classifyImageNet, loadImageNetClassifier } from './training/predict.js';
+export { evaluateModel } from './training/metrics.js';
+
+export { RunDir, type RunConfig, type RunMetrics, type EpochRecord, type Evaluation } from './artifacts/run.js';
+export { loadLayersModelFromDir, saveLayersModelToDir } from './artifacts/layers-io.js';
+export { writeReport } from './reporting/report.js';
+export { runSweep } from './sweep/run.js';
