@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { getBackbone } from '../src/backbones/index.js';
 import { compileInference } from '../src/models/fused.js';
-import { initBackend } from '../src/runtime/backend.js';
+import { initBackend, runtimeInfo } from '../src/runtime/backend.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -56,6 +56,8 @@ async function rate(run: (x: tf.Tensor) => tf.Tensor, x: tf.Tensor): Promise<num
 
 async function wasmRates(): Promise<Map<number, { fused: number; stock: number }>> {
   await initBackend('wasm');
+  // TL_WASM_THREADS=2 gives wasm the two threads torch gets; the default is one.
+  const threads = (await runtimeInfo()).threads;
   const spec = getBackbone('mobilenet');
   const out = new Map<number, { fused: number; stock: number }>();
   for (const alpha of ALPHAS) {
@@ -64,7 +66,7 @@ async function wasmRates(): Promise<Map<number, { fused: number; stock: number }
     const x = tf.randomUniform([batch, size, size, 3], -1, 1);
     const fused = await rate((t) => plan.run(t), x);
     const stock = await rate((t) => model.predict(t) as tf.Tensor, x);
-    console.log(`wasm mobilenet ${alpha}: ${fused.toFixed(1)} images/s fused (stock layers model ${stock.toFixed(1)})`);
+    console.log(`wasm (${threads} thread${threads > 1 ? 's' : ''}) mobilenet ${alpha}: ${fused.toFixed(1)} images/s fused (stock layers model ${stock.toFixed(1)})`);
     out.set(alpha, { fused, stock });
     x.dispose();
     plan.dispose();

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { TlError } from '../util/errors.js';
-import { registerWasmKernels } from './wasm-kernels/index.js';
+import { registerWasmKernels, useThreadedWasm } from './wasm-kernels/index.js';
 import { installFastBatchNorm } from './batchnorm.js';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
@@ -38,6 +38,10 @@ async function tryWasm(): Promise<boolean> {
     const dist = path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + path.sep;
     wasm.setWasmPaths(dist);
     registerWasmKernels();
+    // Opt-in: XNNPACK's thread pool spin-waits, which helps on an idle machine (1.5x with 2 threads)
+    // and hurts on a busy one, so one thread stays the default.
+    const threads = Number(process.env.TL_WASM_THREADS ?? 1);
+    if (Number.isInteger(threads) && threads > 1 && !tf.engine().registry['wasm']) useThreadedWasm(threads);
     return true;
   } catch {
     return false;
