@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { initBackend } from '../src/runtime/backend.js';
 import { installFastBatchNorm, uninstallFastBatchNorm } from '../src/runtime/batchnorm.js';
 import { buildCustomModel } from '../src/models/custom.js';
-import { crossEntropy } from '../src/training/loop.js';
+import { sparseCrossEntropy } from '../src/training/optimizers.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -58,7 +58,7 @@ function select(v: Variant): void {
 }
 
 function step(v: Variant): void {
-  const loss = v.optimizer.minimize(() => crossEntropy(v.model.apply(x, { training: v.training }) as tf.Tensor, y), true)!;
+  const loss = v.optimizer.minimize(() => sparseCrossEntropy(v.model.apply(x, { training: v.training }) as tf.Tensor, y).loss, true)!;
   loss.dataSync();
   loss.dispose();
 }

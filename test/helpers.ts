@@ -2,6 +2,7 @@ import path from 'node:path';
 import os from 'node:os';
 import { mkdtempSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -20,3 +21,15 @@ export function tempDir(prefix = 'tl-test-'): string {
 
 /** The compiled CLI, as a user runs it after `npm install`. */
 export const tlBin = path.join(repoRoot, 'bin', 'tl.js');
+
+/**
+ * Mean sparse categorical cross-entropy of softmax outputs, clipped like Keras, written with plain
+ * graph ops: the definition the training loop's one-pass `sparseCrossEntropy` is checked against.
+ */
+export function referenceCrossEntropy(probs: tf.Tensor, labels: tf.Tensor1D): tf.Scalar {
+  return tf.tidy(() => {
+    const oneHot = tf.oneHot(labels, probs.shape[probs.shape.length - 1]!);
+    const logp = tf.log(tf.clipByValue(probs, 1e-7, 1 - 1e-7));
+    return tf.neg(tf.mean(tf.sum(tf.mul(oneHot, logp), -1))) as tf.Scalar;
+  });
+}

@@ -4,6 +4,7 @@ import { saveLayersModelToDir } from '../artifacts/layers-io.js';
 import { writeDirAtomic } from '../util/atomic.js';
 import { createProgress, logEvent } from '../reporting/progress.js';
 import { adam, sparseCrossEntropy } from './optimizers.js';
+import { scoreSamples } from './metrics.js';
 
 /** One mini-batch: x ready for the model, y the class indices (int32, [B]). The loop disposes both. */
 export interface Batch {
@@ -58,19 +59,6 @@ export interface FitResult {
   seconds: number;
 }
 
-/** Mean sparse categorical cross-entropy of softmax outputs, clipped like Keras. */
-export function crossEntropy(probs: tf.Tensor, labels: tf.Tensor1D): tf.Scalar {
-  return tf.tidy(() => {
-    const oneHot = tf.oneHot(labels, probs.shape[probs.shape.length - 1]!);
-    const logp = tf.log(tf.clipByValue(probs, 1e-7, 1 - 1e-7));
-    return tf.neg(tf.mean(tf.sum(tf.mul(oneHot, logp), -1))) as tf.Scalar;
-  });
-}
-
-function correctCount(probs: tf.Tensor, labels: tf.Tensor1D): tf.Scalar {
-  return tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(probs, -1), labels), 'float32')) as tf.Scalar);
-}
-
 type LayerWithChildren = tf.layers.Layer & { layers?: tf.layers.Layer[] };
 
 function allLayers(model: tf.LayersModel): tf.layers.Layer[] {
@@ -100,20 +88,9 @@ async function withBatchNormInference<T>(model: tf.LayersModel, fn: () => Promis
 
 /** Loss and accuracy of `model` over `source`, in inference mode. */
 export async function evaluateLoss(model: tf.LayersModel, source: BatchSource, batchSize: number): Promise<{ loss: number; acc: number }> {
-  let lossSum = 0;
-  let correct = 0;
-  let n = 0;
-  for await (const { x, y } of source.batches(batchSize)) {
-    const [l, c] = tf.tidy(() => {
-      const probs = model.apply(x, { training: false }) as tf.Tensor;
-      return [tf.mul(crossEntropy(probs, y), y.shape[0]), correctCount(probs, y)];
-    });
-    lossSum += (await l.data())[0]!;
-    correct += (await c.data())[0]!;
-    n += y.shape[0];
-    tf.dispose([x, y, l, c]);
-  }
-  return { loss: lossSum / Math.max(n, 1), acc: correct / Math.max(n, 1) };
+  const { samples, lossSum } = await scoreSamples(model, source, batchSize);
+  const n = Math.max(samples.length, 1);
+  return { loss: lossSum / n, acc: samples.filter((s) => s.label === s.predicted).length / n };
 }
 
 function snapshot(model: tf.LayersModel): tf.Tensor[] {

@@ -40,18 +40,17 @@ export function summarize(samples: ScoredSample[], lossSum: number, classNames: 
 }
 
 /**
- * Score `model` on every sample of `source` in order: accuracy, loss, per-class metrics, confusion,
- * plus each sample's prediction (for reports and misclassification lists).
+ * Every sample of `source`, in order, through `model` in inference mode: its prediction, and the
+ * summed clipped cross-entropy (Keras' clipping). One pass serves validation and test evaluation.
  */
-export async function evaluateModel(
+export async function scoreSamples(
   model: tf.LayersModel,
   source: BatchSource,
-  classNames: string[],
-  batchSize = 256,
-): Promise<{ evaluation: Evaluation; samples: ScoredSample[] }> {
+  batchSize: number,
+  onBatch: () => void = () => {},
+): Promise<{ samples: ScoredSample[]; lossSum: number }> {
   const samples: ScoredSample[] = [];
   let lossSum = 0;
-  const progress = createProgress({ label: 'evaluate', total: Math.ceil(source.size / batchSize), unit: 'batches' });
   for await (const { x, y } of source.batches(batchSize)) {
     const probs = tf.tidy(() => model.apply(x, { training: false }) as tf.Tensor2D);
     const [p, labels] = await Promise.all([probs.data(), y.data()]);
@@ -64,8 +63,23 @@ export async function evaluateModel(
       samples.push({ label, predicted: best, confidence: p[i * k + best]! });
     }
     tf.dispose([x, y, probs]);
-    progress.tick();
+    onBatch();
   }
+  return { samples, lossSum };
+}
+
+/**
+ * Score `model` on every sample of `source` in order: accuracy, loss, per-class metrics, confusion,
+ * plus each sample's prediction (for reports and misclassification lists).
+ */
+export async function evaluateModel(
+  model: tf.LayersModel,
+  source: BatchSource,
+  classNames: string[],
+  batchSize = 256,
+): Promise<{ evaluation: Evaluation; samples: ScoredSample[] }> {
+  const progress = createProgress({ label: 'evaluate', total: Math.ceil(source.size / batchSize), unit: 'batches' });
+  const { samples, lossSum } = await scoreSamples(model, source, batchSize, () => progress.tick());
   progress.done();
   return { evaluation: summarize(samples, lossSum, classNames), samples };
 }

@@ -78,7 +78,7 @@ export interface ScoredLoss {
 
 /**
  * The cross-entropy of softmax outputs against integer labels, probabilities clipped to
- * [1e-7, 1 - 1e-7] like Keras (the same value as loop.ts's `crossEntropy`), and the top-1 hit
+ * [1e-7, 1 - 1e-7] like Keras (the same value as the graph-op definition, checked in the tests), and the top-1 hit
  * count. The [batch, classes] probabilities are a few hundred numbers, so value, gradient and
  * accuracy come from one JS pass over them: 2 kernels per step instead of ~30 tiny ones
  * (oneHot, clip, log, mul, sum, mean, their gradients, argMax, equal, cast, sum).
