@@ -15,6 +15,11 @@ export interface PixelScaling {
   offset: number;
 }
 
+/** Row indices 0..n-1: a whole split. */
+export function allRows(n: number): Int32Array {
+  return Int32Array.from({ length: n }, (_, i) => i);
+}
+
 /**
  * A BatchSource over the rows `rows` of `data`. Pixels become `p * scale + offset` one batch at a
  * time, so 100k images cost 100k*784 bytes, not four times that in floats.

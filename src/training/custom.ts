@@ -1,19 +1,19 @@
-import * as tf from '@tensorflow/tfjs';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { loadDataset, stratifiedSplit, type LoadedDataset } from '../data/datasets.js';
 import { catalogEntry } from '../data/catalog.js';
-import { byteImageSource, type PixelScaling } from '../data/array-source.js';
+import { allRows, byteImageSource, type PixelScaling } from '../data/array-source.js';
 import { buildCustomModel, type CustomModelName, type MlpOptions, type CnnOptions } from '../models/custom.js';
 import { initBackend } from '../runtime/backend.js';
 import { seedEverything } from '../runtime/seed.js';
 import { RunDir, type DatasetInfo, type PredictionRecord, type RunConfig, type RunMetrics } from '../artifacts/run.js';
 import { exists } from '../util/atomic.js';
+import { loadLayersModelFromDir } from '../artifacts/layers-io.js';
 import { Rng } from '../util/rng.js';
 import { fileError, TlError } from '../util/errors.js';
 import { fit } from './loop.js';
 import { reportOrWarn } from '../reporting/report.js';
-import { writeRunFiles, fitSummary } from './run-writer.js';
+import { writeRunFiles, fitSummary, defaultRunDir, requireNewRunDir } from './run-writer.js';
 import { evaluateModel, type ScoredSample } from './metrics.js';
 
 export interface CustomTrainOptions {
@@ -54,14 +54,9 @@ const DEFAULT_BATCH: Record<CustomModelName, number> = {
   cnn: 64,
 };
 
-export function defaultRunDir(dataset: string, model: string): string {
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
-  return path.resolve('runs', `${dataset}-${model}-${stamp}`);
-}
-
 /** Refuse to clobber a run and find out now, not after an hour of training, if --out is unwritable. */
 async function prepareWorkDir(out: string): Promise<string> {
-  if (await exists(out)) throw fileError(out, 'already exists', 'pass a new --out (runs are never overwritten)');
+  await requireNewRunDir(out);
   const work = `${out}.partial`;
   try {
     await fs.rm(work, { recursive: true, force: true });
@@ -90,7 +85,7 @@ function limitRows(rows: Int32Array, labels: Uint8Array, limit: number | undefin
 }
 
 function splitTrainVal(data: LoadedDataset, valSplit: number, seed: number, trainLimit?: number) {
-  const all = Int32Array.from({ length: data.train.count }, (_, i) => i);
+  const all = allRows(data.train.count);
   const { train, test: val } = valSplit > 0 ? stratifiedSplit(data.train.labels, valSplit, seed) : { train: all, test: new Int32Array(0) };
   return { train: limitRows(Int32Array.from(train), data.train.labels, trainLimit, seed), val: Int32Array.from(val) };
 }
@@ -167,8 +162,7 @@ async function trainInto(work: string, out: string, opts: ResolvedOptions): Prom
     label: `${opts.model} epoch`,
   });
 
-  const testRows = Int32Array.from({ length: data.test.count }, (_, i) => i);
-  const { evaluation, samples } = await evaluateModel(model, byteImageSource(data.test, testRows, scaling), data.classNames);
+  const { evaluation, samples } = await evaluateModel(model, byteImageSource(data.test, allRows(data.test.count), scaling), data.classNames);
 
   const metrics: RunMetrics = {
     test: evaluation,
@@ -225,12 +219,9 @@ export async function evaluateCustomRun(runDirPath: string): Promise<{ metrics: 
   await initBackend();
   const hp = config.hyperparameters as { resplit?: number };
   const data = await loadDataset(config.dataset.name, { resplit: hp.resplit, seed: config.seed });
-  const { loadLayersModelFromDir } = await import('../artifacts/layers-io.js');
   const model = await loadLayersModelFromDir(run.dir);
   const scaling = config.preprocessing.mode === 'scale' ? config.preprocessing : { scale: 1 / 255, offset: 0 };
-  const rows = Int32Array.from({ length: data.test.count }, (_, i) => i);
-  const { evaluation } = await evaluateModel(model, byteImageSource(data.test, rows, scaling), data.classNames);
+  const { evaluation } = await evaluateModel(model, byteImageSource(data.test, allRows(data.test.count), scaling), data.classNames);
   model.dispose();
-  tf.disposeVariables();
   return { metrics: evaluation, labels: data.classNames };
 }

@@ -10,8 +10,8 @@ import { seedEverything } from '../runtime/seed.js';
 import { fileError, TlError } from '../util/errors.js';
 import { fit } from './loop.js';
 import { evaluateModel } from './metrics.js';
-import { datasetInfo, filePredictions, requireNewRunDir } from './transfer.js';
-import { writeRun, fitSummary } from './run-writer.js';
+import { datasetInfo, filePredictions } from './transfer.js';
+import { writeRun, fitSummary, requireNewRunDir } from './run-writer.js';
 
 export interface FinetuneOptions {
   /** The transfer (or earlier finetune) run to start from. */

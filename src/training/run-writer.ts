@@ -1,9 +1,22 @@
 import type * as tf from '@tensorflow/tfjs';
 import { RunDir, type EpochRecord, type PredictionRecord, type RunConfig, type RunMetrics } from '../artifacts/run.js';
 import { saveLayersModelToDir } from '../artifacts/layers-io.js';
-import { writeDirAtomic } from '../util/atomic.js';
+import path from 'node:path';
+import { exists, writeDirAtomic } from '../util/atomic.js';
+import { fileError } from '../util/errors.js';
 import { reportOrWarn } from '../reporting/report.js';
 import type { FitResult } from './loop.js';
+
+/** `runs/<data>-<model>-<time>` under the working directory. */
+export function defaultRunDir(dataset: string, model: string): string {
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
+  return path.resolve('runs', `${dataset}-${model}-${stamp}`);
+}
+
+/** Runs are never overwritten: refuse an existing --out before any work is done. */
+export async function requireNewRunDir(out: string): Promise<void> {
+  if (await exists(out)) throw fileError(out, 'already exists', 'pass a new --out (runs are never overwritten)');
+}
 
 export interface RunContents {
   config: RunConfig;

@@ -7,12 +7,10 @@ import { joinBaseAndHead, buildHead, HEAD_UNITS } from '../models/head.js';
 import { compileInference } from '../models/fused.js';
 import { initBackend } from '../runtime/backend.js';
 import { seedEverything } from '../runtime/seed.js';
-import { exists } from '../util/atomic.js';
-import { fileError, TlError } from '../util/errors.js';
+import { TlError } from '../util/errors.js';
 import { cachedFeatureSource, extractFeatures, FeatureCache, type ExtractionResult } from './feature-cache.js';
-import { defaultRunDir } from './custom.js';
 import { fit } from './loop.js';
-import { writeRun, fitSummary } from './run-writer.js';
+import { writeRun, fitSummary, defaultRunDir, requireNewRunDir } from './run-writer.js';
 import { evaluateModel, type ScoredSample } from './metrics.js';
 
 export interface TransferTrainOptions {
@@ -43,11 +41,6 @@ export interface TransferTrainResult {
 export function datasetNameOf(root: string): string {
   const base = path.basename(root);
   return ['train', 'training'].includes(base) ? path.basename(path.dirname(root)) : base;
-}
-
-/** Runs are never overwritten: refuse an existing --out before any work is done. */
-export async function requireNewRunDir(out: string): Promise<void> {
-  if (await exists(out)) throw fileError(out, 'already exists', 'pass a new --out (runs are never overwritten)');
 }
 
 export function modelLabel(backbone: string, alpha: number | undefined): string {
