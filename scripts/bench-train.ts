@@ -46,14 +46,13 @@ interface Measurement {
 /** Child process: train `batches` batches after `warmup` on one backend and print the rate as JSON. */
 async function worker(backend: 'wasm' | 'cpu', threads: number, warmup: number, batches: number): Promise<void> {
   const tf = await import('@tensorflow/tfjs');
-  const { useThreadedWasm } = await import('../src/runtime/wasm-kernels/threads.js');
   const { initBackend } = await import('../src/runtime/backend.js');
   const { readIdxImages, readIdxLabels } = await import('../src/data/idx.js');
   const { byteImageSource } = await import('../src/data/array-source.js');
   const { buildCustomModel } = await import('../src/models/custom.js');
   const { fit } = await import('../src/training/loop.js');
-  const { adam } = await import('../src/training/optimizers.js');
-  if (backend === 'wasm') useThreadedWasm(threads);
+  // The thread count users set: TL_WASM_THREADS, read by initBackend.
+  if (backend === 'wasm') process.env.TL_WASM_THREADS = String(threads);
   await initBackend(backend);
   const images = await readIdxImages(path.join(dataDir, 'train-images-idx3-ubyte.gz'));
   const labels = await readIdxLabels(path.join(dataDir, 'train-labels-idx1-ubyte.gz'));
@@ -62,8 +61,7 @@ async function worker(backend: 'wasm' | 'cpu', threads: number, warmup: number, 
   const scaling = { scale: 1 / 255, offset: 0 };
   tf.util.assert(images.count >= (warmup + batches) * BATCH, () => 'not enough images for that many batches');
   const model = buildCustomModel({ model: 'seed-cnn' }, [28, 28, 1], 10);
-  const optimizer = adam(1e-3);
-  const opts = { epochs: 1, batchSize: BATCH, lr: 1e-3, seed: 1, optimizer };
+  const opts = { epochs: 1, batchSize: BATCH, lr: 1e-3, seed: 1 };
   await fit(model, byteImageSource(data, rows(0, warmup), scaling), opts);
   const result = await fit(model, byteImageSource(data, rows(warmup, batches), scaling), opts);
   const m: Measurement = { imagesPerSecond: result.history[0]!.imagesPerSecond };
