@@ -112,6 +112,11 @@ export type PreprocessingConfig =
   | { mode: 'caffe'; mean: [number, number, number]; bgr: true }
   | { mode: 'none' };
 
+/** One line when a command gets a run of the wrong kind (a custom run to finetune, say). */
+export function requireRunKind(dir: string, config: RunConfig, kinds: readonly RunConfig['kind'][], fix: string): void {
+  if (!kinds.includes(config.kind)) throw fileError(dir, `is a ${config.kind} run, not a ${kinds.join(' or ')} run`, fix);
+}
+
 export async function readJson<T>(file: string, what: string): Promise<T> {
   let text: string;
   try {

@@ -6,15 +6,15 @@ import { allRows, byteImageSource, type PixelScaling } from '../data/array-sourc
 import { buildCustomModel, type CustomModelName, type MlpOptions, type CnnOptions } from '../models/custom.js';
 import { initBackend } from '../runtime/backend.js';
 import { seedEverything } from '../runtime/seed.js';
-import { RunDir, type DatasetInfo, type PredictionRecord, type RunConfig, type RunMetrics } from '../artifacts/run.js';
+import { requireRunKind, type DatasetInfo, type PredictionRecord, type RunConfig, type RunMetrics } from '../artifacts/run.js';
 import { exists } from '../util/atomic.js';
-import { loadLayersModelFromDir } from '../artifacts/layers-io.js';
 import { Rng } from '../util/rng.js';
 import { fileError, TlError } from '../util/errors.js';
 import { fit } from './loop.js';
 import { reportOrWarn } from '../reporting/report.js';
 import { writeRunFiles, fitSummary, defaultRunDir, requireNewRunDir } from './run-writer.js';
 import { evaluateModel, type ScoredSample } from './metrics.js';
+import { openRun } from './predict.js';
 
 export interface CustomTrainOptions {
   dataset: string;
@@ -213,15 +213,15 @@ async function trainInto(work: string, out: string, opts: ResolvedOptions): Prom
 
 /** Re-score a custom run on its dataset's test split (rebuilt from run.json: same resplit and seed). */
 export async function evaluateCustomRun(runDirPath: string): Promise<{ metrics: RunMetrics['test']; labels: string[] }> {
-  const run = await RunDir.open(runDirPath);
-  const config = await run.config();
-  if (config.kind !== 'custom') throw fileError(runDirPath, `is a ${config.kind} run`, 'use tl evaluate RUN DATA_DIR for image-folder runs');
-  await initBackend();
-  const hp = config.hyperparameters as { resplit?: number };
-  const data = await loadDataset(config.dataset.name, { resplit: hp.resplit, seed: config.seed });
-  const model = await loadLayersModelFromDir(run.dir);
-  const scaling = config.preprocessing.mode === 'scale' ? config.preprocessing : { scale: 1 / 255, offset: 0 };
-  const { evaluation } = await evaluateModel(model, byteImageSource(data.test, allRows(data.test.count), scaling), data.classNames);
-  model.dispose();
-  return { metrics: evaluation, labels: data.classNames };
+  const { config, model } = await openRun(runDirPath);
+  try {
+    requireRunKind(runDirPath, config, ['custom'], 'use tl evaluate RUN DATA_DIR for image-folder runs');
+    const hp = config.hyperparameters as { resplit?: number };
+    const data = await loadDataset(config.dataset.name, { resplit: hp.resplit, seed: config.seed });
+    const scaling = config.preprocessing.mode === 'scale' ? config.preprocessing : { scale: 1 / 255, offset: 0 };
+    const { evaluation } = await evaluateModel(model, byteImageSource(data.test, allRows(data.test.count), scaling), data.classNames);
+    return { metrics: evaluation, labels: data.classNames };
+  } finally {
+    model.dispose();
+  }
 }

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { RunDir, type RunConfig, type RunMetrics } from '../artifacts/run.js';
+import { RunDir, requireRunKind, type RunConfig, type RunMetrics } from '../artifacts/run.js';
 import { loadLayersModelFromDir } from '../artifacts/layers-io.js';
 import { ImageBatchSource, openImageFolder } from '../data/image-folder.js';
 import { isHeadLayer } from '../models/head.js';
@@ -55,9 +55,7 @@ export function parseUnfreeze(value: string): 'all' | number {
 async function parentRun(dir: string): Promise<{ run: RunDir; config: RunConfig }> {
   const run = await RunDir.open(dir);
   const config = await run.config();
-  if (config.kind !== 'transfer' && config.kind !== 'finetune') {
-    throw fileError(dir, `is a ${config.kind} run, not a transfer run`, 'fine-tune a run written by tl train or tl finetune');
-  }
+  requireRunKind(dir, config, ['transfer', 'finetune'], 'fine-tune a run written by tl train or tl finetune');
   return { run, config };
 }
 
