@@ -179,6 +179,22 @@ test('Conv2D dx of a layer whose patch matrix is built a few images at a time ma
   assert.deepEqual(failures, []);
 });
 
+test('Conv2D of one-channel images on wasm (its own 3x3 loop) matches cpu: strides, paddings, odd sizes', async () => {
+  const rng = new Rng(14);
+  const failures: string[] = [];
+  for (const c of cases(15, 40, false)) {
+    const one = { ...c, ci: 1, co: 4 * (1 + rng.int(3)), k: [3, 3] as [number, number] };
+    if (outShape(one, false).some((d) => d <= 0)) continue;
+    const x = randomData(rng, [one.batch, one.h, one.w, 1]);
+    const filter = randomData(rng, [one.k[0], one.k[1], 1, one.co]);
+    const attrs = { strides: one.stride, pad: one.pad, dimRoundingMode: one.rounding, dilations: 1, dataFormat: 'NHWC' };
+    const expected = await runOn('cpu', 'Conv2D', { x, filter }, attrs);
+    const err = relativeError(await runOn('wasm', 'Conv2D', { x, filter }, attrs), expected);
+    if (!(err <= TOLERANCE)) failures.push(`Conv2D ${JSON.stringify(one)}: relative error ${err}`);
+  }
+  assert.deepEqual(failures, []);
+});
+
 test('depthwise gradients on wasm match the cpu kernels (dilation 1) and the definition (dilation 2)', async () => {
   const rng = new Rng(8);
   // Plus wide layers, which take the gather loop at stride 1 too (dilated, explicit padding).

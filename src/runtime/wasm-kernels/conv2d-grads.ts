@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { filterGradAxis } from './geometry.js';
 import { type ConvGeometry, type InputGradPlan, convGeometry, inputGradPlan, inputGradient, phaseFilter } from './input-gradient.js';
-import { inputGradGemm } from './conv2d-gemm.js';
+import { filterGradGemm, inputGradGemm } from './conv2d-gemm.js';
 import { depthwiseFilterGrad } from './depthwise-grads.js';
 import { type KernelArgs, type KernelScope, scoped } from './scope.js';
 import { simdFor } from './simd.js';
@@ -57,7 +57,8 @@ function conv2dBackpropInput({ inputs, backend, attrs }: KernelArgs): TensorInfo
 }
 
 /**
- * dW[kh,kw,ci,co] = sum over b,oh,ow of x[b, oh*s+kh-pt, ow*s+kw-pl, ci] * dy[b,oh,ow,co]: one
+ * dW[kh,kw,ci,co] = sum over b,oh,ow of x[b, oh*s+kh-pt, ow*s+kw-pl, ci] * dy[b,oh,ow,co]: with wasm
+ * SIMD a matrix product with the transposed patch matrix (conv2d-gemm.ts); without, one
  * convolution with the input channels as batch, the batch as channels and dy as the filter
  * (stride 1, dilation = forward stride), so XNNPACK contracts over B*OH*OW.
  */
@@ -66,9 +67,12 @@ function conv2dBackpropFilter({ inputs, backend, attrs }: KernelArgs): TensorInf
   const { filterShape } = attrs as unknown as tf.Conv2DBackpropFilterAttrs;
   const g = convGeometry(conv2dInfo(x.shape, filterShape, attrs as unknown as tf.Conv2DBackpropFilterAttrs, 'Conv2DBackpropFilter'), dy.shape);
   const [kh, kw, ci, co] = filterShape;
+  const simd = simdFor(backend as BackendWasm);
   return scoped(backend as BackendWasm, (s) => {
-    // One input channel: a depthwise convolution with multiplier Co, whose dW loop is faster.
+    // One input channel: the depthwise dW loop (multiplier Co) beats the product, whose cost of
+    // packing dy does not shrink with the 9-row patch matrix.
     if (ci === 1) return depthwiseFilterGrad(s, x, dy, g, filterShape);
+    if (simd) return filterGradGemm(s, simd, x, dy, g, filterShape);
     const rows = filterGradAxis(g.rows);
     const cols = filterGradAxis(g.cols);
     const xT = s.transpose(x, [3, 1, 2, 0]);

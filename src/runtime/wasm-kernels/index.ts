@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { adamUpdateKernel } from './adam.js';
 import { batchMatMulOverride } from './batch-matmul.js';
+import { conv2dOneChannelOverride } from './conv2d-c1.js';
 import { conv2dGradKernels } from './conv2d-grads.js';
 import { depthwiseGradKernels } from './depthwise-grads.js';
 import { identityOverride } from './identity.js';
@@ -18,13 +19,13 @@ export { useThreadedWasm } from './threads.js';
  * (Conv2DBackpropFilter and the depthwise pair, which wasm lacks; Conv2DBackpropInput, whose stock
  * version is ~9x slower than the forward convolution), built from XNNPACK's forward kernels and
  * the SIMD loops of simd.wat; faster MaxPoolGrad, leading-axes Sum, transposed BatchMatMul and
- * Identity; a one-kernel ReLU gradient; and the fused Adam step of src/training/optimizers.ts.
+ * Identity; Conv2D of one-channel images; a one-kernel ReLU gradient; and the fused Adam step of src/training/optimizers.ts.
  * Call before setBackend('wasm'); idempotent.
  */
 export function registerWasmKernels(): void {
   for (const config of [...conv2dGradKernels, ...depthwiseGradKernels, maxPoolGradKernel, adamUpdateKernel, reluGradKernel]) {
     installKernel(config);
   }
-  for (const override of [batchMatMulOverride, sumOverride, identityOverride]) installOverride(override);
+  for (const override of [batchMatMulOverride, sumOverride, identityOverride, conv2dOneChannelOverride]) installOverride(override);
   tf.registerGradient(reluGradConfig);
 }

@@ -22,6 +22,17 @@ export interface SimdKernels {
     kernelH: number, kernelW: number, strideH: number, strideW: number, dilationH: number, dilationW: number,
     padTop: number, padLeft: number,
   ): void;
+  /** Transposed patch matrix [KH*KW*C, (bTo-bFrom)*OH*OW] of NHWC x, for images bFrom..bTo; see simd.wat. */
+  im2col_t(
+    x: number, out: number, channels: number, inH: number, inW: number, outH: number, outW: number,
+    kernelH: number, kernelW: number, strideH: number, strideW: number, dilationH: number, dilationW: number,
+    padTop: number, padLeft: number, bFrom: number, bTo: number,
+  ): void;
+  /** 3x3 convolution of an unpadded one-channel NHWC image, dilation 1, Co % 4 == 0; see simd.wat. */
+  conv2d_c1(
+    x: number, w: number, out: number, batch: number, inH: number, inW: number, outH: number, outW: number,
+    outChannels: number, strideH: number, strideW: number,
+  ): void;
   /** Depthwise dx gathered per input pixel through tap tables (geometry.ts tapTable); see simd.wat. */
   depthwise_input_grad(
     dy: number, w: number, dx: number, rows: number, cols: number, batch: number, inH: number, inW: number,

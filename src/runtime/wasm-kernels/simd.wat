@@ -543,4 +543,206 @@
             (br $ihNext)))
         (local.set $b (i32.add (local.get $b) (i32.const 1)))
         (br $bNext))))
+
+  ;; Transposed patch matrix for a convolution's filter gradient (NHWC x): row (kh*KW + kw)*C + c,
+  ;; column ((b - bFrom)*outH + oh)*outW + ow holds x[b, oh*sH - pt + kh*dH, ow*sW - pl + kw*dW, c],
+  ;; 0 outside x, for b in [bFrom, bTo). Its columns are dy's rows, so dW = this . dy needs no
+  ;; other transpose. For stride 1 and C % 4 == 0, 4x4 blocks (4 pixels x 4 channels) are
+  ;; transposed in registers; everything else is copied one value at a time.
+  (func (export "im2col_t")
+    (param $x i32) (param $out i32) (param $C i32) (param $inH i32) (param $inW i32)
+    (param $outH i32) (param $outW i32) (param $KH i32) (param $KW i32) (param $sH i32) (param $sW i32)
+    (param $dH i32) (param $dW i32) (param $pt i32) (param $pl i32) (param $bFrom i32) (param $bTo i32)
+    (local $b i32) (local $oh i32) (local $kh i32) (local $kw i32) (local $ih i32) (local $iw0 i32)
+    (local $ow i32) (local $c i32) (local $owFrom i32) (local $owTo i32) (local $owVec i32)
+    (local $rowBytes i32) (local $cBytes i32) (local $pixel i32) (local $dst i32) (local $src i32) (local $block i32)
+    (local $v0 v128) (local $v1 v128) (local $v2 v128) (local $v3 v128) (local $t0 v128) (local $t1 v128)
+    (local $t2 v128) (local $t3 v128)
+    ;; bytes between consecutive rows of the output (its column count * 4)
+    (local.set $rowBytes (i32.shl (i32.mul (i32.mul (i32.sub (local.get $bTo) (local.get $bFrom)) (local.get $outH)) (local.get $outW)) (i32.const 2)))
+    (local.set $cBytes (i32.shl (local.get $C) (i32.const 2)))
+    (local.set $b (local.get $bFrom))
+    (block $bDone
+      (loop $bNext
+        (br_if $bDone (i32.ge_s (local.get $b) (local.get $bTo)))
+        (local.set $oh (i32.const 0))
+        (block $ohDone
+          (loop $ohNext
+            (br_if $ohDone (i32.ge_s (local.get $oh) (local.get $outH)))
+            (local.set $kh (i32.const 0))
+            (block $khDone
+              (loop $khNext
+                (br_if $khDone (i32.ge_s (local.get $kh) (local.get $KH)))
+                (local.set $ih (i32.add (i32.sub (i32.mul (local.get $oh) (local.get $sH)) (local.get $pt))
+                  (i32.mul (local.get $kh) (local.get $dH))))
+                (local.set $kw (i32.const 0))
+                (block $kwDone
+                  (loop $kwNext
+                    (br_if $kwDone (i32.ge_s (local.get $kw) (local.get $KW)))
+                    ;; valid ow: 0 <= ow*sW + iw0 < inW, and none when row ih is outside x
+                    (local.set $iw0 (i32.sub (i32.mul (local.get $kw) (local.get $dW)) (local.get $pl)))
+                    (local.set $owFrom (i32.const 0))
+                    (if (i32.lt_s (local.get $iw0) (i32.const 0))
+                      (then (local.set $owFrom
+                        (i32.div_s (i32.add (i32.sub (i32.const 0) (local.get $iw0)) (i32.sub (local.get $sW) (i32.const 1))) (local.get $sW)))))
+                    (local.set $owTo (i32.const 0))
+                    (if (i32.lt_s (local.get $iw0) (local.get $inW))
+                      (then (local.set $owTo
+                        (i32.add (i32.div_s (i32.sub (i32.sub (local.get $inW) (i32.const 1)) (local.get $iw0)) (local.get $sW)) (i32.const 1)))))
+                    (if (i32.gt_s (local.get $owTo) (local.get $outW)) (then (local.set $owTo (local.get $outW))))
+                    (if (i32.ge_u (local.get $ih) (local.get $inH)) (then (local.set $owTo (i32.const 0))))
+                    (if (i32.gt_s (local.get $owFrom) (local.get $owTo)) (then (local.set $owFrom (local.get $owTo))))
+                    ;; output element (row of channel 0, column of ow 0)
+                    (local.set $block (i32.add (local.get $out)
+                      (i32.add
+                        (i32.mul (i32.mul (i32.add (i32.mul (local.get $kh) (local.get $KW)) (local.get $kw)) (local.get $C)) (local.get $rowBytes))
+                        (i32.shl (i32.mul (i32.add (i32.mul (i32.sub (local.get $b) (local.get $bFrom)) (local.get $outH)) (local.get $oh)) (local.get $outW)) (i32.const 2)))))
+                    ;; x[b, ih, 0, 0]
+                    (local.set $pixel (i32.add (local.get $x)
+                      (i32.mul (i32.add (i32.mul (local.get $b) (local.get $inH)) (local.get $ih)) (i32.mul (local.get $inW) (local.get $cBytes)))))
+                    (local.set $owVec (local.get $owFrom))
+                    (if (i32.and (i32.eq (local.get $sW) (i32.const 1)) (i32.eqz (i32.and (local.get $C) (i32.const 3))))
+                      (then
+                        (local.set $owVec (i32.add (local.get $owFrom)
+                          (i32.and (i32.sub (local.get $owTo) (local.get $owFrom)) (i32.const -4))))
+                        (local.set $ow (local.get $owFrom))
+                        (block $vDone
+                          (loop $vNext
+                            (br_if $vDone (i32.ge_s (local.get $ow) (local.get $owVec)))
+                            (local.set $src (i32.add (local.get $pixel) (i32.mul (i32.add (local.get $ow) (local.get $iw0)) (local.get $cBytes))))
+                            (local.set $dst (i32.add (local.get $block) (i32.shl (local.get $ow) (i32.const 2))))
+                            (local.set $c (i32.const 0))
+                            (block $cDone
+                              (loop $cNext
+                                (br_if $cDone (i32.ge_s (local.get $c) (local.get $C)))
+                                (local.set $v0 (v128.load (local.get $src)))
+                                (local.set $v1 (v128.load (i32.add (local.get $src) (local.get $cBytes))))
+                                (local.set $v2 (v128.load (i32.add (local.get $src) (i32.shl (local.get $cBytes) (i32.const 1)))))
+                                (local.set $v3 (v128.load (i32.add (local.get $src) (i32.mul (local.get $cBytes) (i32.const 3)))))
+                                (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $v0) (local.get $v1)))
+                                (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $v0) (local.get $v1)))
+                                (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $v2) (local.get $v3)))
+                                (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $v2) (local.get $v3)))
+                                (v128.store (local.get $dst)
+                                  (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
+                                (v128.store (i32.add (local.get $dst) (local.get $rowBytes))
+                                  (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
+                                (v128.store (i32.add (local.get $dst) (i32.shl (local.get $rowBytes) (i32.const 1)))
+                                  (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
+                                (v128.store (i32.add (local.get $dst) (i32.mul (local.get $rowBytes) (i32.const 3)))
+                                  (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
+                                (local.set $src (i32.add (local.get $src) (i32.const 16)))
+                                (local.set $dst (i32.add (local.get $dst) (i32.shl (local.get $rowBytes) (i32.const 2))))
+                                (local.set $c (i32.add (local.get $c) (i32.const 4)))
+                                (br $cNext)))
+                            (local.set $ow (i32.add (local.get $ow) (i32.const 4)))
+                            (br $vNext)))))
+                    ;; one value at a time: zeros before owFrom, the rest of the valid run, zeros after owTo
+                    (local.set $c (i32.const 0))
+                    (block $cDone
+                      (loop $cNext
+                        (br_if $cDone (i32.ge_s (local.get $c) (local.get $C)))
+                        (local.set $dst (i32.add (local.get $block) (i32.mul (local.get $c) (local.get $rowBytes))))
+                        (local.set $ow (i32.const 0))
+                        (block $zDone
+                          (loop $zNext
+                            (br_if $zDone (i32.ge_s (local.get $ow) (local.get $owFrom)))
+                            (f32.store (i32.add (local.get $dst) (i32.shl (local.get $ow) (i32.const 2))) (f32.const 0))
+                            (local.set $ow (i32.add (local.get $ow) (i32.const 1)))
+                            (br $zNext)))
+                        (local.set $ow (local.get $owVec))
+                        (block $sDone
+                          (loop $sNext
+                            (br_if $sDone (i32.ge_s (local.get $ow) (local.get $owTo)))
+                            (f32.store (i32.add (local.get $dst) (i32.shl (local.get $ow) (i32.const 2)))
+                              (f32.load (i32.add (local.get $pixel)
+                                (i32.add (i32.mul (i32.add (i32.mul (local.get $ow) (local.get $sW)) (local.get $iw0)) (local.get $cBytes))
+                                  (i32.shl (local.get $c) (i32.const 2))))))
+                            (local.set $ow (i32.add (local.get $ow) (i32.const 1)))
+                            (br $sNext)))
+                        (block $zDone
+                          (loop $zNext
+                            (br_if $zDone (i32.ge_s (local.get $ow) (local.get $outW)))
+                            (f32.store (i32.add (local.get $dst) (i32.shl (local.get $ow) (i32.const 2))) (f32.const 0))
+                            (local.set $ow (i32.add (local.get $ow) (i32.const 1)))
+                            (br $zNext)))
+                        (local.set $c (i32.add (local.get $c) (i32.const 1)))
+                        (br $cNext)))
+                    (local.set $kw (i32.add (local.get $kw) (i32.const 1)))
+                    (br $kwNext)))
+                (local.set $kh (i32.add (local.get $kh) (i32.const 1)))
+                (br $khNext)))
+            (local.set $oh (i32.add (local.get $oh) (i32.const 1)))
+            (br $ohNext)))
+        (local.set $b (i32.add (local.get $b) (i32.const 1)))
+        (br $bNext))))
+
+  ;; 3x3 convolution of a one-channel NHWC image (the first layer of grayscale models), dilation 1,
+  ;; no padding (the caller pads), Co % 4 == 0: out[b, oh, ow, co] = sum over kh, kw of
+  ;; x[b, oh*sH + kh, ow*sW + kw] * w[kh, kw, co]. XNNPACK runs this as a 9-deep matrix product at
+  ;; ~7 GFLOP/s; here the 9 input values of a pixel are broadcast once and reused for every 4 channels.
+  (func (export "conv2d_c1")
+    (param $x i32) (param $w i32) (param $out i32) (param $B i32) (param $inH i32) (param $inW i32)
+    (param $outH i32) (param $outW i32) (param $Co i32) (param $sH i32) (param $sW i32)
+    (local $b i32) (local $oh i32) (local $ow i32) (local $co i32) (local $coBytes i32) (local $p i32) (local $row i32) (local $wp i32)
+    (local $t0 i32) (local $t1 i32) (local $t2 i32) (local $t3 i32) (local $t4 i32) (local $t5 i32) (local $t6 i32) (local $t7 i32) (local $t8 i32)
+    (local $s0 v128) (local $s1 v128) (local $s2 v128) (local $s3 v128) (local $s4 v128) (local $s5 v128) (local $s6 v128) (local $s7 v128) (local $s8 v128)
+    (local.set $coBytes (i32.shl (local.get $Co) (i32.const 2)))
+    (local.set $t0 (i32.mul (local.get $coBytes) (i32.const 0)))
+    (local.set $t1 (i32.mul (local.get $coBytes) (i32.const 1)))
+    (local.set $t2 (i32.mul (local.get $coBytes) (i32.const 2)))
+    (local.set $t3 (i32.mul (local.get $coBytes) (i32.const 3)))
+    (local.set $t4 (i32.mul (local.get $coBytes) (i32.const 4)))
+    (local.set $t5 (i32.mul (local.get $coBytes) (i32.const 5)))
+    (local.set $t6 (i32.mul (local.get $coBytes) (i32.const 6)))
+    (local.set $t7 (i32.mul (local.get $coBytes) (i32.const 7)))
+    (local.set $t8 (i32.mul (local.get $coBytes) (i32.const 8)))
+    (block $bDone
+      (loop $bNext
+        (br_if $bDone (i32.ge_s (local.get $b) (local.get $B)))
+        (local.set $oh (i32.const 0))
+        (block $ohDone
+          (loop $ohNext
+            (br_if $ohDone (i32.ge_s (local.get $oh) (local.get $outH)))
+            ;; x[b, oh*sH, 0]
+            (local.set $row (i32.add (local.get $x)
+              (i32.shl (i32.mul (i32.add (i32.mul (local.get $b) (local.get $inH)) (i32.mul (local.get $oh) (local.get $sH))) (local.get $inW)) (i32.const 2))))
+            (local.set $ow (i32.const 0))
+            (block $owDone
+              (loop $owNext
+                (br_if $owDone (i32.ge_s (local.get $ow) (local.get $outW)))
+                (local.set $p (i32.add (local.get $row) (i32.shl (i32.mul (local.get $ow) (local.get $sW)) (i32.const 2))))
+                (local.set $s0 (v128.load32_splat (i32.add (local.get $p) (i32.shl (i32.add (i32.mul (i32.const 0) (local.get $inW)) (i32.const 0)) (i32.const 2)))))
+                (local.set $s1 (v128.load32_splat (i32.add (local.get $p) (i32.shl (i32.add (i32.mul (i32.const 0) (local.get $inW)) (i32.const 1)) (i32.const 2)))))
+                (local.set $s2 (v128.load32_splat (i32.add (local.get $p) (i32.shl (i32.add (i32.mul (i32.const 0) (local.get $inW)) (i32.const 2)) (i32.const 2)))))
+                (local.set $s3 (v128.load32_splat (i32.add (local.get $p) (i32.shl (i32.add (i32.mul (i32.const 1) (local.get $inW)) (i32.const 0)) (i32.const 2)))))
+                (local.set $s4 (v128.load32_splat (i32.add (local.get $p) (i32.shl (i32.add (i32.mul (i32.const 1) (local.get $inW)) (i32.const 1)) (i32.const 2)))))
+                (local.set $s5 (v128.load32_splat (i32.add (local.get $p) (i32.shl (i32.add (i32.mul (i32.const 1) (local.get $inW)) (i32.const 2)) (i32.const 2)))))
+                (local.set $s6 (v128.load32_splat (i32.add (local.get $p) (i32.shl (i32.add (i32.mul (i32.const 2) (local.get $inW)) (i32.const 0)) (i32.const 2)))))
+                (local.set $s7 (v128.load32_splat (i32.add (local.get $p) (i32.shl (i32.add (i32.mul (i32.const 2) (local.get $inW)) (i32.const 1)) (i32.const 2)))))
+                (local.set $s8 (v128.load32_splat (i32.add (local.get $p) (i32.shl (i32.add (i32.mul (i32.const 2) (local.get $inW)) (i32.const 2)) (i32.const 2)))))
+                (local.set $co (i32.const 0))
+                (block $coDone
+                  (loop $coNext
+                    (br_if $coDone (i32.ge_u (local.get $co) (local.get $coBytes)))
+                    (local.set $wp (i32.add (local.get $w) (local.get $co)))
+                    (v128.store (local.get $out)
+                      (f32x4.add (f32x4.add (f32x4.add (f32x4.add (f32x4.add (f32x4.add (f32x4.add (f32x4.add (f32x4.mul (local.get $s0) (v128.load offset=0 (i32.add (local.get $wp) (local.get $t0))))
+                      (f32x4.mul (local.get $s1) (v128.load offset=0 (i32.add (local.get $wp) (local.get $t1)))))
+                      (f32x4.mul (local.get $s2) (v128.load offset=0 (i32.add (local.get $wp) (local.get $t2)))))
+                      (f32x4.mul (local.get $s3) (v128.load offset=0 (i32.add (local.get $wp) (local.get $t3)))))
+                      (f32x4.mul (local.get $s4) (v128.load offset=0 (i32.add (local.get $wp) (local.get $t4)))))
+                      (f32x4.mul (local.get $s5) (v128.load offset=0 (i32.add (local.get $wp) (local.get $t5)))))
+                      (f32x4.mul (local.get $s6) (v128.load offset=0 (i32.add (local.get $wp) (local.get $t6)))))
+                      (f32x4.mul (local.get $s7) (v128.load offset=0 (i32.add (local.get $wp) (local.get $t7)))))
+                      (f32x4.mul (local.get $s8) (v128.load offset=0 (i32.add (local.get $wp) (local.get $t8))))))
+                    (local.set $out (i32.add (local.get $out) (i32.const 16)))
+                    (local.set $co (i32.add (local.get $co) (i32.const 16)))
+                    (br $coNext)))
+                (local.set $ow (i32.add (local.get $ow) (i32.const 1)))
+                (br $owNext)))
+            (local.set $oh (i32.add (local.get $oh) (i32.const 1)))
+            (br $ohNext)))
+        (local.set $b (i32.add (local.get $b) (i32.const 1)))
+        (br $bNext))))
 )
