@@ -22,6 +22,13 @@ function maxPoolGrad({ inputs, backend, attrs }: KernelArgs): TensorInfo {
     const disjoint = sh >= fh && sw >= fw;
     const tiled = sh === fh && sw === fw && padInfo.top === 0 && padInfo.left === 0;
     const covered = tiled && info.outHeight * sh === info.inHeight && info.outWidth * sw === info.inWidth;
+    if (fh === 2 && fw === 2 && tiled) {
+      simd.max_pool_grad_2x2(
+        heapPtr(be, input), heapPtr(be, dy), heapPtr(be, out), info.batchSize, info.inHeight, info.inWidth, info.inChannels,
+        info.outHeight, info.outWidth, covered ? 0 : 1,
+      );
+      return out;
+    }
     simd.max_pool_grad(
       heapPtr(be, input), heapPtr(be, dy), heapPtr(be, out), info.batchSize, info.inHeight, info.inWidth, info.inChannels,
       info.outHeight, info.outWidth, info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth,

@@ -745,4 +745,67 @@
             (br $ohNext)))
         (local.set $b (i32.add (local.get $b) (i32.const 1)))
         (br $bNext))))
+
+  ;; MaxPoolGrad for 2x2 windows at stride 2 without padding (NHWC, C % 4 == 0), as max_pool_grad
+  ;; computes it (the first maximum in window order gets dy; windows of -inf/NaN none) with the four
+  ;; positions of a window unrolled. Positions outside every window (odd sizes) must be zeroed by
+  ;; the caller ($zero clears dx first).
+  (func (export "max_pool_grad_2x2")
+    (param $x i32) (param $dy i32) (param $dx i32) (param $batch i32) (param $inH i32) (param $inW i32) (param $C i32)
+    (param $outH i32) (param $outW i32) (param $zero i32)
+    (local $b i32) (local $oh i32) (local $ow i32) (local $ch i32) (local $cBytes i32) (local $rowBytes i32)
+    (local $p i32) (local $q i32) (local $g v128) (local $v0 v128) (local $v1 v128) (local $v2 v128) (local $v3 v128)
+    (local $best v128) (local $open v128) (local $m v128)
+    (local.set $cBytes (i32.shl (local.get $C) (i32.const 2)))
+    (local.set $rowBytes (i32.mul (local.get $inW) (local.get $cBytes)))
+    (if (local.get $zero)
+      (then (memory.fill (local.get $dx) (i32.const 0)
+        (i32.mul (i32.mul (local.get $batch) (local.get $inH)) (local.get $rowBytes)))))
+    (block $bDone
+      (loop $bNext
+        (br_if $bDone (i32.ge_s (local.get $b) (local.get $batch)))
+        (local.set $oh (i32.const 0))
+        (block $ohDone
+          (loop $ohNext
+            (br_if $ohDone (i32.ge_s (local.get $oh) (local.get $outH)))
+            ;; byte offset of x[b, 2*oh, 0, 0]
+            (local.set $p (i32.mul (i32.add (i32.mul (local.get $b) (local.get $inH)) (i32.shl (local.get $oh) (i32.const 1))) (local.get $rowBytes)))
+            (local.set $ow (i32.const 0))
+            (block $owDone
+              (loop $owNext
+                (br_if $owDone (i32.ge_s (local.get $ow) (local.get $outW)))
+                (local.set $ch (i32.const 0))
+                (block $chDone
+                  (loop $chNext
+                    (br_if $chDone (i32.ge_u (local.get $ch) (local.get $cBytes)))
+                    (local.set $q (i32.add (local.get $p) (local.get $ch)))
+                    (local.set $v0 (v128.load (i32.add (local.get $x) (local.get $q))))
+                    (local.set $v1 (v128.load (i32.add (i32.add (local.get $x) (local.get $q)) (local.get $cBytes))))
+                    (local.set $v2 (v128.load (i32.add (i32.add (local.get $x) (local.get $q)) (local.get $rowBytes))))
+                    (local.set $v3 (v128.load (i32.add (i32.add (i32.add (local.get $x) (local.get $q)) (local.get $rowBytes)) (local.get $cBytes))))
+                    (local.set $best (f32x4.pmax (f32x4.pmax (f32x4.pmax (f32x4.pmax (v128.const f32x4 -inf -inf -inf -inf) (local.get $v0)) (local.get $v1)) (local.get $v2)) (local.get $v3)))
+                    (local.set $g (v128.load (local.get $dy)))
+                    (local.set $open (f32x4.gt (local.get $best) (v128.const f32x4 -inf -inf -inf -inf)))
+                    (local.set $m (v128.and (local.get $open) (f32x4.eq (local.get $v0) (local.get $best))))
+                    (v128.store (i32.add (local.get $dx) (local.get $q)) (v128.and (local.get $g) (local.get $m)))
+                    (local.set $open (v128.andnot (local.get $open) (local.get $m)))
+                    (local.set $m (v128.and (local.get $open) (f32x4.eq (local.get $v1) (local.get $best))))
+                    (v128.store (i32.add (i32.add (local.get $dx) (local.get $q)) (local.get $cBytes)) (v128.and (local.get $g) (local.get $m)))
+                    (local.set $open (v128.andnot (local.get $open) (local.get $m)))
+                    (local.set $m (v128.and (local.get $open) (f32x4.eq (local.get $v2) (local.get $best))))
+                    (v128.store (i32.add (i32.add (local.get $dx) (local.get $q)) (local.get $rowBytes)) (v128.and (local.get $g) (local.get $m)))
+                    (local.set $open (v128.andnot (local.get $open) (local.get $m)))
+                    (local.set $m (v128.and (local.get $open) (f32x4.eq (local.get $v3) (local.get $best))))
+                    (v128.store (i32.add (i32.add (i32.add (local.get $dx) (local.get $q)) (local.get $rowBytes)) (local.get $cBytes))
+                      (v128.and (local.get $g) (local.get $m)))
+                    (local.set $dy (i32.add (local.get $dy) (i32.const 16)))
+                    (local.set $ch (i32.add (local.get $ch) (i32.const 16)))
+                    (br $chNext)))
+                (local.set $p (i32.add (local.get $p) (i32.shl (local.get $cBytes) (i32.const 1))))
+                (local.set $ow (i32.add (local.get $ow) (i32.const 1)))
+                (br $owNext)))
+            (local.set $oh (i32.add (local.get $oh) (i32.const 1)))
+            (br $ohNext)))
+        (local.set $b (i32.add (local.get $b) (i32.const 1)))
+        (br $bNext))))
 )
