@@ -179,7 +179,7 @@ test('Conv2D dx of a layer whose patch matrix is built a few images at a time ma
   assert.deepEqual(failures, []);
 });
 
-test('Conv2D of one-channel images on wasm (its own 3x3 loop) matches cpu: strides, paddings, odd sizes', async () => {
+test('Conv2D and its filter gradient for one-channel images on wasm (own 3x3 loops) match cpu: strides, paddings, odd sizes', async () => {
   const rng = new Rng(14);
   const failures: string[] = [];
   for (const c of cases(15, 40, false)) {
@@ -187,10 +187,16 @@ test('Conv2D of one-channel images on wasm (its own 3x3 loop) matches cpu: strid
     if (outShape(one, false).some((d) => d <= 0)) continue;
     const x = randomData(rng, [one.batch, one.h, one.w, 1]);
     const filter = randomData(rng, [one.k[0], one.k[1], 1, one.co]);
+    const dy = randomData(rng, outShape(one, false));
     const attrs = { strides: one.stride, pad: one.pad, dimRoundingMode: one.rounding, dilations: 1, dataFormat: 'NHWC' };
-    const expected = await runOn('cpu', 'Conv2D', { x, filter }, attrs);
-    const err = relativeError(await runOn('wasm', 'Conv2D', { x, filter }, attrs), expected);
-    if (!(err <= TOLERANCE)) failures.push(`Conv2D ${JSON.stringify(one)}: relative error ${err}`);
+    for (const [kernel, inputs, extra] of [
+      ['Conv2D', { x, filter }, {}],
+      ['Conv2DBackpropFilter', { x, dy }, { filterShape: filter.shape }],
+    ] as const) {
+      const expected = await runOn('cpu', kernel, inputs, { ...attrs, ...extra });
+      const err = relativeError(await runOn('wasm', kernel, inputs, { ...attrs, ...extra }), expected);
+      if (!(err <= TOLERANCE)) failures.push(`${kernel} ${JSON.stringify(one)}: relative error ${err}`);
+    }
   }
   assert.deepEqual(failures, []);
 });

@@ -1,20 +1,46 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { KernelScope } from './scope.js';
-import { heapPtr, simdFor } from './simd.js';
+import { heapPtr, type SimdKernels, simdFor } from './simd.js';
 import type { KernelOverride } from './stock.js';
 
 type Conv2DInfo = tf.backend_util.Conv2DInfo;
 
-function takesFastPath(info: Conv2DInfo, attrs: tf.Conv2DAttrs): boolean {
+/** A 3x3, undilated convolution of one-channel NHWC images to a multiple of 4 channels. */
+export function isOneChannel3x3(info: Conv2DInfo): boolean {
   return info.inChannels === 1 && info.outChannels % 4 === 0 && info.filterHeight === 3 && info.filterWidth === 3 &&
-    info.dilationHeight === 1 && info.dilationWidth === 1 && attrs.dataFormat !== 'NCHW';
+    info.dilationHeight === 1 && info.dilationWidth === 1 && info.dataFormat === 'channelsLast';
+}
+
+/** x zero-padded by the convolution's padding (x itself when it pads nothing). */
+function padded(scope: KernelScope, x: tf.TensorInfo, info: Conv2DInfo): tf.TensorInfo {
+  const { top, bottom, left, right } = info.padInfo;
+  if (top + bottom + left + right === 0) return x;
+  return scope.run('PadV2', { x }, { paddings: [[0, 0], [top, bottom], [left, right], [0, 0]], constantValue: 0 });
+}
+
+/** Runs conv2d_c1 or its filter gradient on the padded input: (x, other, out) pointers, then sizes. */
+function runOneChannel(scope: KernelScope, simd: SimdKernels, kernel: 'conv2d_c1' | 'conv2d_c1_filter_grad', x: tf.TensorInfo, other: tf.TensorInfo, out: tf.TensorInfo, info: Conv2DInfo): void {
+  const input = padded(scope, x, info);
+  const b = scope.backend;
+  simd[kernel](
+    heapPtr(b, input), heapPtr(b, other), heapPtr(b, out), info.batchSize, input.shape[1]!, input.shape[2]!,
+    info.outHeight, info.outWidth, info.outChannels, info.strideHeight, info.strideWidth,
+  );
+}
+
+/** dW of a one-channel 3x3 convolution (isOneChannel3x3) by simd.wat's conv2d_c1_filter_grad. */
+export function oneChannelFilterGrad(scope: KernelScope, simd: SimdKernels, x: tf.TensorInfo, dy: tf.TensorInfo, info: Conv2DInfo): tf.TensorInfo {
+  const dw = scope.alloc([3, 3, 1, info.outChannels]);
+  runOneChannel(scope, simd, 'conv2d_c1_filter_grad', x, dy, dw, info);
+  return dw;
 }
 
 /**
  * 3x3 Conv2D of a one-channel image (the first layer of every grayscale model) by simd.wat's
  * conv2d_c1, on a zero-padded copy when the convolution pads: XNNPACK runs it as a 9-deep
  * matrix product at ~7 GFLOP/s, several times slower. Every other convolution stays stock.
+ * (Its filter gradient, oneChannelFilterGrad, is taken by conv2d-grads.ts.)
  */
 export const conv2dOneChannelOverride: KernelOverride = {
   kernelName: tf.Conv2D,
@@ -26,18 +52,11 @@ export const conv2dOneChannelOverride: KernelOverride = {
     if (!simd || x.dtype !== 'float32' || x.shape.length !== 4) return stock(args);
     const shape4 = (s: number[]) => s as [number, number, number, number];
     const info = tf.backend_util.computeConv2DInfo(shape4(x.shape), shape4(filter.shape), attrs.strides, attrs.dilations, attrs.pad, attrs.dimRoundingMode);
-    if (!takesFastPath(info, attrs)) return stock(args);
+    if (attrs.dataFormat === 'NCHW' || !isOneChannel3x3(info)) return stock(args);
     const scope = new KernelScope(backend);
     try {
-      const { top, bottom, left, right } = info.padInfo;
-      const padded = top + bottom + left + right === 0
-        ? x
-        : scope.run('PadV2', { x }, { paddings: [[0, 0], [top, bottom], [left, right], [0, 0]], constantValue: 0 });
       const out = backend.makeOutput(info.outShape, 'float32');
-      simd.conv2d_c1(
-        heapPtr(backend, padded), heapPtr(backend, filter), heapPtr(backend, out), info.batchSize,
-        padded.shape[1]!, padded.shape[2]!, info.outHeight, info.outWidth, info.outChannels, info.strideHeight, info.strideWidth,
-      );
+      runOneChannel(scope, simd, 'conv2d_c1', x, filter, out, info);
       return out;
     } finally {
       scope.disposeAll();

@@ -4,6 +4,7 @@ import { filterGradAxis } from './geometry.js';
 import { type ConvGeometry, type InputGradPlan, convGeometry, inputGradPlan, inputGradient, phaseFilter } from './input-gradient.js';
 import { filterGradGemm, inputGradGemm } from './conv2d-gemm.js';
 import { depthwiseFilterGrad } from './depthwise-grads.js';
+import { isOneChannel3x3, oneChannelFilterGrad } from './conv2d-c1.js';
 import { type KernelArgs, type KernelScope, scoped } from './scope.js';
 import { simdFor } from './simd.js';
 
@@ -65,12 +66,14 @@ function conv2dBackpropInput({ inputs, backend, attrs }: KernelArgs): TensorInfo
 function conv2dBackpropFilter({ inputs, backend, attrs }: KernelArgs): TensorInfo {
   const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
   const { filterShape } = attrs as unknown as tf.Conv2DBackpropFilterAttrs;
-  const g = convGeometry(conv2dInfo(x.shape, filterShape, attrs as unknown as tf.Conv2DBackpropFilterAttrs, 'Conv2DBackpropFilter'), dy.shape);
+  const info = conv2dInfo(x.shape, filterShape, attrs as unknown as tf.Conv2DBackpropFilterAttrs, 'Conv2DBackpropFilter');
+  const g = convGeometry(info, dy.shape);
   const [kh, kw, ci, co] = filterShape;
   const simd = simdFor(backend as BackendWasm);
   return scoped(backend as BackendWasm, (s) => {
-    // One input channel: the depthwise dW loop (multiplier Co) beats the product, whose cost of
-    // packing dy does not shrink with the 9-row patch matrix.
+    if (simd && isOneChannel3x3(info)) return oneChannelFilterGrad(s, simd, x, dy, info);
+    // Other one-channel filters: the depthwise dW loop (multiplier Co) beats the product, whose
+    // cost of packing dy does not shrink with the few-row patch matrix.
     if (ci === 1) return depthwiseFilterGrad(s, x, dy, g, filterShape);
     if (simd) return filterGradGemm(s, simd, x, dy, g, filterShape);
     const rows = filterGradAxis(g.rows);

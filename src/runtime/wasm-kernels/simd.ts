@@ -35,6 +35,11 @@ export interface SimdKernels {
     x: number, w: number, out: number, batch: number, inH: number, inW: number, outH: number, outW: number,
     outChannels: number, strideH: number, strideW: number,
   ): void;
+  /** Filter gradient of conv2d_c1 (same layout and limits); see simd.wat. */
+  conv2d_c1_filter_grad(
+    x: number, dy: number, dw: number, batch: number, inH: number, inW: number, outH: number, outW: number,
+    outChannels: number, strideH: number, strideW: number,
+  ): void;
   /** Depthwise dx gathered per input pixel through tap tables (geometry.ts tapTable); see simd.wat. */
   depthwise_input_grad(
     dy: number, w: number, dx: number, rows: number, cols: number, batch: number, inH: number, inW: number,
