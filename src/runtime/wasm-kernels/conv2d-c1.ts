@@ -6,10 +6,13 @@ import type { KernelOverride } from './stock.js';
 
 type Conv2DInfo = tf.backend_util.Conv2DInfo;
 
-/** A 3x3, undilated convolution of one-channel NHWC images to a multiple of 4 channels. */
+/**
+ * A 3x3, undilated convolution of one-channel images to a multiple of 4 channels. (The layout is
+ * the callers' check: `info` always says channelsLast, whatever the kernel's dataFormat attribute.)
+ */
 export function isOneChannel3x3(info: Conv2DInfo): boolean {
   return info.inChannels === 1 && info.outChannels % 4 === 0 && info.filterHeight === 3 && info.filterWidth === 3 &&
-    info.dilationHeight === 1 && info.dilationWidth === 1 && info.dataFormat === 'channelsLast';
+    info.dilationHeight === 1 && info.dilationWidth === 1;
 }
 
 /** x zero-padded by the convolution's padding (x itself when it pads nothing). */

@@ -19,7 +19,8 @@ export { useThreadedWasm } from './threads.js';
  * (Conv2DBackpropFilter and the depthwise pair, which wasm lacks; Conv2DBackpropInput, whose stock
  * version is ~9x slower than the forward convolution), built from XNNPACK's forward kernels and
  * the SIMD loops of simd.wat; faster MaxPoolGrad, leading-axes Sum, transposed BatchMatMul and
- * Identity; Conv2D of one-channel images; a one-kernel ReLU gradient; and the fused Adam step of src/training/optimizers.ts.
+ * Identity; Conv2D of one-channel images; a one-kernel ReLU gradient; and the fused Adam step of
+ * src/training/optimizers.ts.
  * Call before setBackend('wasm'); idempotent.
  */
 export function registerWasmKernels(): void {
