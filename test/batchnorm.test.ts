@@ -1,23 +1,11 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { referenceCrossEntropy } from './helpers.js';
+import { referenceCrossEntropy, relativeError } from './helpers.js';
 import { initBackend } from '../src/runtime/backend.js';
 import { batchNormTraining, installFastBatchNorm, uninstallFastBatchNorm } from '../src/runtime/batchnorm.js';
 import { buildCustomModel } from '../src/models/custom.js';
 import { seedEverything } from '../src/runtime/seed.js';
-
-/** Normwise relative error: max |a - b| over max |b|. */
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < b.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
-    scale = Math.max(scale, Math.abs(b[i]!));
-  }
-  return diff / Math.max(scale, 1e-30);
-}
 
 /** Deterministic pseudo-random numbers (mulberry32), so every backend sees the same data. */
 function randoms(n: number, seed: number, offset = 0, spread = 1): Float32Array {
@@ -105,7 +93,7 @@ function assertClose(actual: BnResult, expected: BnResult, label: string): void 
     movingVariance: 1e-5,
   };
   for (const key of Object.keys(tolerance) as (keyof BnResult)[]) {
-    const err = relErr(actual[key], expected[key]);
+    const err = relativeError(actual[key], expected[key]);
     assert.ok(err <= tolerance[key], `${label} ${key}: relative error ${err.toExponential(2)} > ${tolerance[key]}`);
   }
 }
@@ -156,8 +144,8 @@ test('without gamma and beta (scale/center false) training mode equals gamma = 1
       tf.sum(tf.mul(batchNormTraining(t, gamma, beta, 1e-3).y, w));
     const plain = tf.valueAndGrad(loss(null, null))(x);
     const unit = tf.valueAndGrad(loss(tf.ones([channels]), tf.zeros([channels])))(x);
-    assert.ok(relErr(plain.grad.dataSync(), unit.grad.dataSync()) < 1e-6);
-    assert.ok(relErr(plain.value.dataSync(), unit.value.dataSync()) < 1e-6);
+    assert.ok(relativeError(plain.grad.dataSync(), unit.grad.dataSync()) < 1e-6);
+    assert.ok(relativeError(plain.value.dataSync(), unit.value.dataSync()) < 1e-6);
   });
 });
 
@@ -190,7 +178,7 @@ test('the FusedBatchNorm gradient (tf.batchNorm with given statistics) equals st
       await tf.setBackend(backend);
       KERNEL_CASES.forEach((c, i) => {
         fusedBatchNormGrads(c).forEach((g, input) => {
-          const err = relErr(g, expected[i]![input]!);
+          const err = relativeError(g, expected[i]![input]!);
           assert.ok(err <= 1e-4, `${backend} ${JSON.stringify(c)} input ${input}: relative error ${err.toExponential(2)}`);
         });
       });
@@ -231,7 +219,7 @@ test('a training step of the BN CNN gives the weights and moving statistics stoc
       await tf.setBackend(backend);
       const actual = cnnStep(initial);
       expected.forEach((w, i) => {
-        const err = relErr(actual[i]!, w);
+        const err = relativeError(actual[i]!, w);
         assert.ok(err <= 1e-5, `${backend} weight ${i}: relative error ${err.toExponential(2)}`);
       });
     }

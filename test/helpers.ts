@@ -2,6 +2,7 @@ import path from 'node:path';
 import os from 'node:os';
 import { mkdtempSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -32,4 +33,16 @@ export function referenceCrossEntropy(probs: tf.Tensor, labels: tf.Tensor1D): tf
     const logp = tf.log(tf.clipByValue(probs, 1e-7, 1 - 1e-7));
     return tf.neg(tf.mean(tf.sum(tf.mul(oneHot, logp), -1))) as tf.Scalar;
   });
+}
+
+/** Normwise relative error: max |a - b| over max |b| (the error relative to the tensor's scale). */
+export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.equal(a.length, b.length);
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < b.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
+    scale = Math.max(scale, Math.abs(b[i]!));
+  }
+  return diff / Math.max(scale, 1e-30);
 }

@@ -9,7 +9,7 @@ import { setSimdEnabled } from '../src/runtime/wasm-kernels/simd.js';
 import { SIMD_WASM_BASE64 } from '../src/runtime/wasm-kernels/simd-binary.js';
 import { FusedAdamOptimizer, sparseCrossEntropy } from '../src/training/optimizers.js';
 import { Rng } from '../src/util/rng.js';
-import { repoRoot, referenceCrossEntropy } from './helpers.js';
+import { repoRoot, referenceCrossEntropy, relativeError as normwiseRelativeError } from './helpers.js';
 
 type Pad = 'valid' | 'same' | number | [[0, 0], [number, number], [number, number], [0, 0]];
 type Rounding = 'floor' | 'round' | 'ceil' | undefined;
@@ -37,16 +37,10 @@ async function runOn(backend: string, kernel: string, inputs: Record<string, Dat
   return result;
 }
 
-/** max |a - b| / max |b|: the error relative to the tensor's scale. */
+/** max |a - b| / max |b| of two results of the same shape. */
 function relativeError(a: Data, b: Data): number {
   assert.deepEqual(a.shape, b.shape);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < b.values.length; i++) {
-    diff = Math.max(diff, Math.abs(a.values[i]! - b.values[i]!));
-    scale = Math.max(scale, Math.abs(b.values[i]!));
-  }
-  return diff / Math.max(scale, 1e-12);
+  return normwiseRelativeError(a.values, b.values);
 }
 
 interface ConvCase {

@@ -5,6 +5,7 @@ import { writeDirAtomic } from '../util/atomic.js';
 import { createProgress, logEvent } from '../reporting/progress.js';
 import { adam, sparseCrossEntropy } from './optimizers.js';
 import { scoreSamples } from './metrics.js';
+import { withBatchNormInference, withFusedConvolutions } from './layer-patches.js';
 
 /** One mini-batch: x ready for the model, y the class indices (int32, [B]). The loop disposes both. */
 export interface Batch {
@@ -57,33 +58,6 @@ export interface FitResult {
   stoppedEarly: boolean;
   interrupted: boolean;
   seconds: number;
-}
-
-type LayerWithChildren = tf.layers.Layer & { layers?: tf.layers.Layer[] };
-
-function allLayers(model: tf.LayersModel): tf.layers.Layer[] {
-  const out: tf.layers.Layer[] = [];
-  const visit = (layer: LayerWithChildren) => {
-    out.push(layer);
-    for (const child of layer.layers ?? []) visit(child as LayerWithChildren);
-  };
-  for (const layer of model.layers) visit(layer as LayerWithChildren);
-  return out;
-}
-
-/** Run `fn` with every BatchNormalization layer forced into inference mode. */
-async function withBatchNormInference<T>(model: tf.LayersModel, fn: () => Promise<T>): Promise<T> {
-  const patched = allLayers(model).filter((l) => l.getClassName() === 'BatchNormalization');
-  const originals = patched.map((layer) => layer.call);
-  patched.forEach((layer, i) => {
-    const original = originals[i]!;
-    layer.call = (inputs, kwargs) => original.call(layer, inputs, { ...kwargs, training: false });
-  });
-  try {
-    return await fn();
-  } finally {
-    patched.forEach((layer, i) => (layer.call = originals[i]!));
-  }
 }
 
 /** Loss and accuracy of `model` over `source`, in inference mode. */
@@ -252,8 +226,7 @@ export async function fit(model: tf.LayersModel, train: BatchSource, opts: FitOp
   };
 
   try {
-    if (opts.batchNorm === 'inference') await withBatchNormInference(model, run);
-    else await run();
+    await withFusedConvolutions(model, () => (opts.batchNorm === 'inference' ? withBatchNormInference(model, run) : run()));
   } finally {
     interrupt.release();
   }

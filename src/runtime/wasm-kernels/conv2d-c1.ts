@@ -22,14 +22,16 @@ function padded(scope: KernelScope, x: tf.TensorInfo, info: Conv2DInfo): tf.Tens
   return scope.run('PadV2', { x }, { paddings: [[0, 0], [top, bottom], [left, right], [0, 0]], constantValue: 0 });
 }
 
-/** Runs conv2d_c1 or its filter gradient on the padded input: (x, other, out) pointers, then sizes. */
-function runOneChannel(scope: KernelScope, simd: SimdKernels, kernel: 'conv2d_c1' | 'conv2d_c1_filter_grad', x: tf.TensorInfo, other: tf.TensorInfo, out: tf.TensorInfo, info: Conv2DInfo): void {
+/** Runs conv2d_c1 or its filter gradient on the padded input: (x, other, out) pointers, sizes, then `extra`. */
+function runOneChannel(
+  scope: KernelScope, simd: SimdKernels, kernel: 'conv2d_c1' | 'conv2d_c1_filter_grad', x: tf.TensorInfo, other: tf.TensorInfo,
+  out: tf.TensorInfo, info: Conv2DInfo, extra: [] | [number, number] = [],
+): void {
   const input = padded(scope, x, info);
   const b = scope.backend;
-  simd[kernel](
-    heapPtr(b, input), heapPtr(b, other), heapPtr(b, out), info.batchSize, input.shape[1]!, input.shape[2]!,
-    info.outHeight, info.outWidth, info.outChannels, info.strideHeight, info.strideWidth,
-  );
+  const sizes = [info.batchSize, input.shape[1]!, input.shape[2]!, info.outHeight, info.outWidth, info.outChannels, info.strideHeight, info.strideWidth] as const;
+  if (kernel === 'conv2d_c1') simd.conv2d_c1(heapPtr(b, input), heapPtr(b, other), heapPtr(b, out), ...sizes, ...(extra as [number, number]));
+  else simd.conv2d_c1_filter_grad(heapPtr(b, input), heapPtr(b, other), heapPtr(b, out), ...sizes);
 }
 
 /** dW of a one-channel 3x3 convolution (isOneChannel3x3) by simd.wat's conv2d_c1_filter_grad. */
@@ -39,30 +41,49 @@ export function oneChannelFilterGrad(scope: KernelScope, simd: SimdKernels, x: t
   return dw;
 }
 
+/** The bias to add: the kernel's, or zeros for a plain Conv2D. */
+function biasOrZeros(scope: KernelScope, bias: tf.TensorInfo | undefined, channels: number): tf.TensorInfo | undefined {
+  if (bias) return bias.shape.length === 1 && bias.shape[0] === channels && bias.dtype === 'float32' ? bias : undefined;
+  const zeros = scope.alloc([channels]);
+  scope.view(zeros).fill(0);
+  return zeros;
+}
+
 /**
- * 3x3 Conv2D of a one-channel image (the first layer of every grayscale model) by simd.wat's
- * conv2d_c1, on a zero-padded copy when the convolution pads: XNNPACK runs it as a 9-deep
- * matrix product at ~7 GFLOP/s, several times slower. Every other convolution stays stock.
- * (Its filter gradient, oneChannelFilterGrad, is taken by conv2d-grads.ts.)
+ * 3x3 Conv2D (and FusedConv2D with a bias and no or ReLU activation) of a one-channel image, the
+ * first layer of every grayscale model, by simd.wat's conv2d_c1, on a zero-padded copy when the
+ * convolution pads: XNNPACK runs it as a 9-deep matrix product at ~7 GFLOP/s, several times slower.
+ * Every other convolution stays stock. (Its filter gradient, oneChannelFilterGrad, is taken by
+ * conv2d-grads.ts.)
  */
-export const conv2dOneChannelOverride: KernelOverride = {
-  kernelName: tf.Conv2D,
-  wrap: (stock) => (args) => {
-    const { x, filter } = args.inputs as { x: tf.TensorInfo; filter: tf.TensorInfo };
-    const attrs = args.attrs as unknown as tf.Conv2DAttrs;
-    const backend = args.backend as BackendWasm;
-    const simd = simdFor(backend);
-    if (!simd || x.dtype !== 'float32' || x.shape.length !== 4) return stock(args);
-    const shape4 = (s: number[]) => s as [number, number, number, number];
-    const info = tf.backend_util.computeConv2DInfo(shape4(x.shape), shape4(filter.shape), attrs.strides, attrs.dilations, attrs.pad, attrs.dimRoundingMode);
-    if (attrs.dataFormat === 'NCHW' || !isOneChannel3x3(info)) return stock(args);
-    const scope = new KernelScope(backend);
-    try {
-      const out = backend.makeOutput(info.outShape, 'float32');
-      runOneChannel(scope, simd, 'conv2d_c1', x, filter, out, info);
-      return out;
-    } finally {
-      scope.disposeAll();
-    }
-  },
-};
+function oneChannelOverride(kernelName: string): KernelOverride {
+  return {
+    kernelName,
+    wrap: (stock) => (args) => {
+      const { x, filter, bias, preluActivationWeights } = args.inputs as Record<string, tf.TensorInfo | undefined>;
+      const attrs = args.attrs as unknown as tf.FusedConv2DAttrs;
+      const activation = attrs.activation ?? 'linear';
+      const backend = args.backend as BackendWasm;
+      const simd = simdFor(backend);
+      const supported = simd && x!.dtype === 'float32' && x!.shape.length === 4 && attrs.dataFormat !== 'NCHW' &&
+        !preluActivationWeights && (activation === 'linear' || activation === 'relu');
+      if (!supported) return stock(args);
+      const shape4 = (s: number[]) => s as [number, number, number, number];
+      const info = tf.backend_util.computeConv2DInfo(shape4(x!.shape), shape4(filter!.shape), attrs.strides, attrs.dilations, attrs.pad, attrs.dimRoundingMode);
+      if (!isOneChannel3x3(info)) return stock(args);
+      const scope = new KernelScope(backend);
+      try {
+        const b = biasOrZeros(scope, bias, info.outChannels);
+        if (!b) return stock(args);
+        const out = backend.makeOutput(info.outShape, 'float32');
+        runOneChannel(scope, simd, 'conv2d_c1', x!, filter!, out, info, [heapPtr(backend, b), activation === 'relu' ? 0 : -Infinity]);
+        return out;
+      } finally {
+        scope.disposeAll();
+      }
+    },
+  };
+}
+
+export const conv2dOneChannelOverride = oneChannelOverride(tf.Conv2D);
+export const fusedConv2dOneChannelOverride = oneChannelOverride(tf.FusedConv2D);

@@ -1,9 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { adamUpdateKernel } from './adam.js';
 import { batchMatMulOverride } from './batch-matmul.js';
-import { conv2dOneChannelOverride } from './conv2d-c1.js';
+import { conv2dOneChannelOverride, fusedConv2dOneChannelOverride } from './conv2d-c1.js';
 import { conv2dGradKernels } from './conv2d-grads.js';
 import { depthwiseGradKernels } from './depthwise-grads.js';
+import { fusedConv2DGradConfig, reluBiasGradKernel } from './fused-conv-grad.js';
 import { identityOverride } from './identity.js';
 import { maxPoolGradKernel } from './max-pool-grad.js';
 import { reluGradConfig, reluGradKernel } from './relu-grad.js';
@@ -13,20 +14,25 @@ import { sumOverride } from './sum.js';
 export { ADAM_UPDATE, type AdamHyperparameters, type AdamUpdateAttrs } from './adam.js';
 
 export { useThreadedWasm } from './threads.js';
+export { hasFusedConvGradient } from './fused-conv-grad.js';
 
 /**
  * Registers fast, exact kernels for the wasm backend: the convolution gradients
  * (Conv2DBackpropFilter and the depthwise pair, which wasm lacks; Conv2DBackpropInput, whose stock
  * version is ~9x slower than the forward convolution), built from XNNPACK's forward kernels and
  * the SIMD loops of simd.wat; faster MaxPoolGrad, leading-axes Sum, transposed BatchMatMul and
- * Identity; Conv2D of one-channel images; a one-kernel ReLU gradient; and the fused Adam step of
- * src/training/optimizers.ts.
+ * Identity; Conv2D of one-channel images; a one-kernel ReLU gradient; a gradient for FusedConv2D
+ * (conv + bias + ReLU trained as one kernel) with its one-pass bias/ReLU part; and the fused Adam
+ * step of src/training/optimizers.ts.
  * Call before setBackend('wasm'); idempotent.
  */
 export function registerWasmKernels(): void {
-  for (const config of [...conv2dGradKernels, ...depthwiseGradKernels, maxPoolGradKernel, adamUpdateKernel, reluGradKernel]) {
+  for (const config of [...conv2dGradKernels, ...depthwiseGradKernels, maxPoolGradKernel, adamUpdateKernel, reluGradKernel, reluBiasGradKernel]) {
     installKernel(config);
   }
-  for (const override of [batchMatMulOverride, sumOverride, identityOverride, conv2dOneChannelOverride]) installOverride(override);
+  for (const override of [batchMatMulOverride, sumOverride, identityOverride, conv2dOneChannelOverride, fusedConv2dOneChannelOverride]) {
+    installOverride(override);
+  }
   tf.registerGradient(reluGradConfig);
+  tf.registerGradient(fusedConv2DGradConfig);
 }

@@ -6,6 +6,8 @@ import { SIMD_WASM_BASE64 } from './simd-binary.js';
 export interface SimdKernels {
   relu_grad(x: number, dy: number, out: number, n: number): void;
   sum_rows(src: number, dst: number, rows: number, width: number, scratch: number): void;
+  /** dz = y > 0 ? dy : 0 and db its column sums over rows x channels (C % 4 == 0; scratch 8*C bytes); see simd.wat. */
+  relu_bias_grad(y: number, dy: number, dz: number, db: number, rows: number, channels: number, scratch: number): void;
   adam(
     w: number, g: number, m: number, v: number, w1: number, m1: number, v1: number, n: number,
     beta1: number, oneMinusBeta1: number, beta2: number, oneMinusBeta2: number,
@@ -30,10 +32,13 @@ export interface SimdKernels {
     kernelH: number, kernelW: number, strideH: number, strideW: number, dilationH: number, dilationW: number,
     padTop: number, padLeft: number, bFrom: number, bTo: number,
   ): void;
-  /** 3x3 convolution of an unpadded one-channel NHWC image, dilation 1, Co % 4 == 0; see simd.wat. */
+  /**
+   * 3x3 convolution of an unpadded one-channel NHWC image, dilation 1, Co % 4 == 0, plus a bias,
+   * then max(floor, .): floor 0 is a fused ReLU, -Infinity none; see simd.wat.
+   */
   conv2d_c1(
     x: number, w: number, out: number, batch: number, inH: number, inW: number, outH: number, outW: number,
-    outChannels: number, strideH: number, strideW: number,
+    outChannels: number, strideH: number, strideW: number, bias: number, floor: number,
   ): void;
   /** Filter gradient of conv2d_c1 (same layout and limits); see simd.wat. */
   conv2d_c1_filter_grad(

@@ -33,9 +33,16 @@
   ;; dst[j] = sum over r of src[r*width + j], accumulated in float64 in scratch (8*width bytes).
   ;; width % 4 == 0.
   (func (export "sum_rows") (param $src i32) (param $dst i32) (param $rows i32) (param $width i32) (param $scratch i32)
+    (call $relu_bias_grad (i32.const 0) (local.get $src) (i32.const 0) (local.get $dst) (local.get $rows) (local.get $width) (local.get $scratch)))
+
+  ;; The gradient of a convolution's fused bias and ReLU, from its output y: dz = y > 0 ? dy : 0 (the
+  ;; pre-activation gradient) and db[c] = sum over r of dz[r*C + c], accumulated in float64 in
+  ;; scratch (8*C bytes). One pass instead of a ReLU gradient pass and a sum pass. C % 4 == 0.
+  ;; With y = 0 (no ReLU) dz is not written and db is the column sum of dy (sum_rows).
+  (func $relu_bias_grad (export "relu_bias_grad") (param $y i32) (param $dy i32) (param $dz i32) (param $db i32) (param $rows i32) (param $C i32) (param $scratch i32)
     (local $r i32) (local $i i32) (local $rowBytes i32) (local $s i32) (local $v v128)
-    (local.set $rowBytes (i32.shl (local.get $width) (i32.const 2)))
-    (memory.fill (local.get $scratch) (i32.const 0) (i32.shl (local.get $width) (i32.const 3)))
+    (local.set $rowBytes (i32.shl (local.get $C) (i32.const 2)))
+    (memory.fill (local.get $scratch) (i32.const 0) (i32.shl (local.get $C) (i32.const 3)))
     (block $rowsDone
       (loop $row
         (br_if $rowsDone (i32.ge_u (local.get $r) (local.get $rows)))
@@ -44,7 +51,12 @@
         (block $done
           (loop $next
             (br_if $done (i32.ge_u (local.get $i) (local.get $rowBytes)))
-            (local.set $v (v128.load (i32.add (local.get $src) (local.get $i))))
+            (local.set $v (v128.load (i32.add (local.get $dy) (local.get $i))))
+            (if (local.get $y)
+              (then
+                (local.set $v
+                  (v128.and (local.get $v) (f32x4.gt (v128.load (i32.add (local.get $y) (local.get $i))) (v128.const f32x4 0 0 0 0))))
+                (v128.store (i32.add (local.get $dz) (local.get $i)) (local.get $v))))
             (v128.store (local.get $s)
               (f64x2.add (v128.load (local.get $s)) (f64x2.promote_low_f32x4 (local.get $v))))
             (v128.store offset=16 (local.get $s)
@@ -54,7 +66,11 @@
             (local.set $s (i32.add (local.get $s) (i32.const 32)))
             (local.set $i (i32.add (local.get $i) (i32.const 16)))
             (br $next)))
-        (local.set $src (i32.add (local.get $src) (local.get $rowBytes)))
+        (if (local.get $y)
+          (then
+            (local.set $y (i32.add (local.get $y) (local.get $rowBytes)))
+            (local.set $dz (i32.add (local.get $dz) (local.get $rowBytes)))))
+        (local.set $dy (i32.add (local.get $dy) (local.get $rowBytes)))
         (local.set $r (i32.add (local.get $r) (i32.const 1)))
         (br $row)))
     (local.set $i (i32.const 0))
@@ -62,7 +78,7 @@
     (block $done
       (loop $next
         (br_if $done (i32.ge_u (local.get $i) (local.get $rowBytes)))
-        (v128.store (i32.add (local.get $dst) (local.get $i))
+        (v128.store (i32.add (local.get $db) (local.get $i))
           (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
             (f32x4.demote_f64x2_zero (v128.load (local.get $s)))
             (f32x4.demote_f64x2_zero (v128.load offset=16 (local.get $s)))))
@@ -678,15 +694,18 @@
         (br $bNext))))
 
   ;; 3x3 convolution of a one-channel NHWC image (the first layer of grayscale models), dilation 1,
-  ;; no padding (the caller pads), Co % 4 == 0: out[b, oh, ow, co] = sum over kh, kw of
-  ;; x[b, oh*sH + kh, ow*sW + kw] * w[kh, kw, co]. XNNPACK runs this as a 9-deep matrix product at
-  ;; ~7 GFLOP/s; here the 9 input values of a pixel are broadcast once and reused for every 4 channels.
+  ;; no padding (the caller pads), Co % 4 == 0: out[b, oh, ow, co] = max(floor, bias[co] + sum over
+  ;; kh, kw of x[b, oh*sH + kh, ow*sW + kw] * w[kh, kw, co]); floor 0 is a fused ReLU, -inf none.
+  ;; XNNPACK runs this as a 9-deep matrix product at ~7 GFLOP/s; here the 9 input values of a pixel
+  ;; are broadcast once and reused for every 4 channels.
   (func (export "conv2d_c1")
     (param $x i32) (param $w i32) (param $out i32) (param $B i32) (param $inH i32) (param $inW i32)
-    (param $outH i32) (param $outW i32) (param $Co i32) (param $sH i32) (param $sW i32)
+    (param $outH i32) (param $outW i32) (param $Co i32) (param $sH i32) (param $sW i32) (param $bias i32) (param $floor f32)
     (local $b i32) (local $oh i32) (local $ow i32) (local $co i32) (local $coBytes i32) (local $p i32) (local $row i32) (local $wp i32)
     (local $t0 i32) (local $t1 i32) (local $t2 i32) (local $t3 i32) (local $t4 i32) (local $t5 i32) (local $t6 i32) (local $t7 i32) (local $t8 i32)
     (local $s0 v128) (local $s1 v128) (local $s2 v128) (local $s3 v128) (local $s4 v128) (local $s5 v128) (local $s6 v128) (local $s7 v128) (local $s8 v128)
+    (local $lo v128)
+    (local.set $lo (f32x4.splat (local.get $floor)))
     (local.set $coBytes (i32.shl (local.get $Co) (i32.const 2)))
     (local.set $t0 (i32.mul (local.get $coBytes) (i32.const 0)))
     (local.set $t1 (i32.mul (local.get $coBytes) (i32.const 1)))
@@ -726,7 +745,7 @@
                   (loop $coNext
                     (br_if $coDone (i32.ge_u (local.get $co) (local.get $coBytes)))
                     (local.set $wp (i32.add (local.get $w) (local.get $co)))
-                    (v128.store (local.get $out)
+                    (v128.store (local.get $out) (f32x4.pmax (local.get $lo) (f32x4.add (v128.load (i32.add (local.get $bias) (local.get $co)))
                       (f32x4.add (f32x4.add (f32x4.add (f32x4.add (f32x4.add (f32x4.add (f32x4.add (f32x4.add (f32x4.mul (local.get $s0) (v128.load offset=0 (i32.add (local.get $wp) (local.get $t0))))
                       (f32x4.mul (local.get $s1) (v128.load offset=0 (i32.add (local.get $wp) (local.get $t1)))))
                       (f32x4.mul (local.get $s2) (v128.load offset=0 (i32.add (local.get $wp) (local.get $t2)))))
@@ -735,7 +754,7 @@
                       (f32x4.mul (local.get $s5) (v128.load offset=0 (i32.add (local.get $wp) (local.get $t5)))))
                       (f32x4.mul (local.get $s6) (v128.load offset=0 (i32.add (local.get $wp) (local.get $t6)))))
                       (f32x4.mul (local.get $s7) (v128.load offset=0 (i32.add (local.get $wp) (local.get $t7)))))
-                      (f32x4.mul (local.get $s8) (v128.load offset=0 (i32.add (local.get $wp) (local.get $t8))))))
+                      (f32x4.mul (local.get $s8) (v128.load offset=0 (i32.add (local.get $wp) (local.get $t8))))))))
                     (local.set $out (i32.add (local.get $out) (i32.const 16)))
                     (local.set $co (i32.add (local.get $co) (i32.const 16)))
                     (br $coNext)))
