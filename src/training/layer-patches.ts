@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { hasFusedConvGradient } from '../runtime/wasm-kernels/index.js';
+import { CONV_RELU_POOL, hasFusedConvGradient } from '../runtime/wasm-kernels/index.js';
 
 type LayerWithChildren = tf.layers.Layer & { layers?: tf.layers.Layer[] };
 type LayerCall = tf.layers.Layer['call'];
@@ -43,7 +43,7 @@ export function withBatchNormInference<T>(model: tf.LayersModel, fn: () => Promi
   );
 }
 
-/** The parts of a tfjs-layers Conv2D the fused kernel needs. */
+/** The parts of a tfjs-layers Conv2D the fused kernels need. */
 interface Conv2DLayer {
   rank: number;
   strides: number[];
@@ -53,6 +53,11 @@ interface Conv2DLayer {
   activation: { getClassName(): string };
   kernel: { read(): tf.Tensor };
   bias?: { read(): tf.Tensor } | null;
+}
+
+interface GraphNode {
+  inputTensors: tf.SymbolicTensor[];
+  outboundLayer: tf.layers.Layer;
 }
 
 /** The fused kernel's activation for a Conv2D layer it can run, else undefined. */
@@ -65,27 +70,60 @@ function fusableActivation(layer: tf.layers.Layer): 'relu' | 'linear' | undefine
 }
 
 /**
+ * The MaxPooling2D(2) that alone consumes `layer`, when `layer` is a ReLU 3x3 stride-1 Conv2D of the
+ * model's one-channel input: the block CONV_RELU_POOL runs whole. (The model input never needs a
+ * gradient, so the block's dense pre-pool gradient is never built.)
+ */
+function poolOfFirstBlock(model: tf.LayersModel, layer: tf.layers.Layer): tf.layers.Layer | undefined {
+  if (fusableActivation(layer) !== 'relu' || !tf.getKernel(CONV_RELU_POOL, tf.getBackend())) return undefined;
+  const conv = layer as unknown as Conv2DLayer;
+  const [kh, kw, ci, co] = conv.kernel.read().shape;
+  if (kh !== 3 || kw !== 3 || ci !== 1 || co! % 4 !== 0 || !conv.bias || conv.strides.some((s) => s !== 1)) return undefined;
+  const { inboundNodes, outboundNodes } = layer as unknown as { inboundNodes: GraphNode[]; outboundNodes: GraphNode[] };
+  const input = inboundNodes.length === 1 ? inboundNodes[0]!.inputTensors[0] : undefined;
+  if (!input || !model.inputs.some((t) => t.id === input.id) || outboundNodes.length !== 1) return undefined;
+  const pool = outboundNodes[0]!.outboundLayer;
+  const config = pool.getConfig() as { poolSize?: number[]; strides?: number[]; padding?: string; dataFormat?: string };
+  const twoByTwo = (v: number[] | undefined) => v?.length === 2 && v.every((d) => d === 2);
+  const plainPool = pool.getClassName() === 'MaxPooling2D' && twoByTwo(config.poolSize) && twoByTwo(config.strides) &&
+    config.padding === 'valid' && config.dataFormat === 'channelsLast';
+  return plainPool && (pool as unknown as { inboundNodes: GraphNode[] }).inboundNodes.length === 1 ? pool : undefined;
+}
+
+/** The conv layer's call as one kernel: FusedConv2D, or CONV_RELU_POOL for a first block. */
+function fusedCall(conv: Conv2DLayer, activation: 'relu' | 'linear', pooled: boolean): LayerCall {
+  const attrs = { strides: conv.strides, pad: conv.padding, dataFormat: 'NHWC', dilations: conv.dilationRate, activation };
+  return (inputs) =>
+    tf.tidy(() => {
+      const x = Array.isArray(inputs) ? inputs[0]! : inputs;
+      const filter = conv.kernel.read();
+      const bias = conv.bias?.read();
+      if (pooled) return (tf.engine().runKernel(CONV_RELU_POOL, { x, filter, bias: bias! }, { pad: conv.padding }) as tf.Tensor[])[0]!;
+      return tf.engine().runKernel(tf.FusedConv2D, { x, filter, ...(bias ? { bias } : {}) }, attrs) as tf.Tensor;
+    });
+}
+
+/**
  * Run `fn` with every Conv2D layer whose activation is ReLU or none computed as ONE FusedConv2D
  * kernel (convolution, bias and ReLU) with a gradient of its own (src/runtime/wasm-kernels/
  * fused-conv-grad.ts). tfjs-layers asks for the same fused op, but tfjs splits it into Conv2D, Add
  * and Relu whenever a gradient is recorded: two more full passes over every feature map forward,
- * two backward. Same arithmetic; only where the backend has the fused gradient kernel (wasm).
+ * two backward. A grayscale model's first Conv2D(3x3, ReLU) -> MaxPooling2D(2) runs as one block
+ * (conv-relu-pool.ts), the pool layer passing its input through. Same arithmetic; only where the
+ * backend has the fused gradient kernels (wasm).
  */
 export function withFusedConvolutions<T>(model: tf.LayersModel, fn: () => Promise<T>): Promise<T> {
   if (!hasFusedConvGradient()) return fn();
+  const absorbedPools = new Set<tf.layers.Layer>();
   return withPatchedCalls(
     model,
     (layer) => {
+      if (absorbedPools.has(layer)) return (inputs) => (Array.isArray(inputs) ? inputs[0]! : inputs);
       const activation = fusableActivation(layer);
       if (!activation) return undefined;
-      const conv = layer as unknown as Conv2DLayer;
-      const attrs = { strides: conv.strides, pad: conv.padding, dataFormat: 'NHWC', dilations: conv.dilationRate, activation };
-      return (inputs) =>
-        tf.tidy(() => {
-          const x = Array.isArray(inputs) ? inputs[0]! : inputs;
-          const bias = conv.bias?.read();
-          return tf.engine().runKernel(tf.FusedConv2D, { x, filter: conv.kernel.read(), ...(bias ? { bias } : {}) }, attrs) as tf.Tensor;
-        });
+      const pool = poolOfFirstBlock(model, layer);
+      if (pool) absorbedPools.add(pool);
+      return fusedCall(layer as unknown as Conv2DLayer, activation, pool !== undefined);
     },
     fn,
   );

@@ -16,7 +16,7 @@ export function isOneChannel3x3(info: Conv2DInfo): boolean {
 }
 
 /** x zero-padded by the convolution's padding (x itself when it pads nothing). */
-function padded(scope: KernelScope, x: tf.TensorInfo, info: Conv2DInfo): tf.TensorInfo {
+export function padded(scope: KernelScope, x: tf.TensorInfo, info: Conv2DInfo): tf.TensorInfo {
   const { top, bottom, left, right } = info.padInfo;
   if (top + bottom + left + right === 0) return x;
   return scope.run('PadV2', { x }, { paddings: [[0, 0], [top, bottom], [left, right], [0, 0]], constantValue: 0 });

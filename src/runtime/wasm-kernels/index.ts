@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { adamUpdateKernel } from './adam.js';
 import { batchMatMulOverride } from './batch-matmul.js';
 import { conv2dOneChannelOverride, fusedConv2dOneChannelOverride } from './conv2d-c1.js';
+import { convReluPoolGradConfig, convReluPoolKernels } from './conv-relu-pool.js';
 import { conv2dGradKernels } from './conv2d-grads.js';
 import { depthwiseGradKernels } from './depthwise-grads.js';
 import { fusedConv2DGradConfig, reluBiasGradKernel } from './fused-conv-grad.js';
@@ -15,6 +16,7 @@ export { ADAM_UPDATE, type AdamHyperparameters, type AdamUpdateAttrs } from './a
 
 export { useThreadedWasm } from './threads.js';
 export { hasFusedConvGradient } from './fused-conv-grad.js';
+export { CONV_RELU_POOL } from './conv-relu-pool.js';
 
 /**
  * Registers fast, exact kernels for the wasm backend: the convolution gradients
@@ -22,12 +24,13 @@ export { hasFusedConvGradient } from './fused-conv-grad.js';
  * version is ~9x slower than the forward convolution), built from XNNPACK's forward kernels and
  * the SIMD loops of simd.wat; faster MaxPoolGrad, leading-axes Sum, transposed BatchMatMul and
  * Identity; Conv2D of one-channel images; a one-kernel ReLU gradient; a gradient for FusedConv2D
- * (conv + bias + ReLU trained as one kernel) with its one-pass bias/ReLU part; and the fused Adam
+ * (conv + bias + ReLU trained as one kernel) with its one-pass bias/ReLU part; a one-channel
+ * conv + ReLU + 2x2 max-pool block with a one-pass gradient; and the fused Adam
  * step of src/training/optimizers.ts.
  * Call before setBackend('wasm'); idempotent.
  */
 export function registerWasmKernels(): void {
-  for (const config of [...conv2dGradKernels, ...depthwiseGradKernels, maxPoolGradKernel, adamUpdateKernel, reluGradKernel, reluBiasGradKernel]) {
+  for (const config of [...conv2dGradKernels, ...depthwiseGradKernels, ...convReluPoolKernels, maxPoolGradKernel, adamUpdateKernel, reluGradKernel, reluBiasGradKernel]) {
     installKernel(config);
   }
   for (const override of [batchMatMulOverride, sumOverride, identityOverride, conv2dOneChannelOverride, fusedConv2dOneChannelOverride]) {
@@ -35,4 +38,5 @@ export function registerWasmKernels(): void {
   }
   tf.registerGradient(reluGradConfig);
   tf.registerGradient(fusedConv2DGradConfig);
+  tf.registerGradient(convReluPoolGradConfig);
 }

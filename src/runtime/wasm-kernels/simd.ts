@@ -40,6 +40,16 @@ export interface SimdKernels {
     x: number, w: number, out: number, batch: number, inH: number, inW: number, outH: number, outW: number,
     outChannels: number, strideH: number, strideW: number, bias: number, floor: number,
   ): void;
+  /** conv2d_c1 (stride 1) + bias + ReLU + 2x2 max pool at stride 2: pooled and argmax (i32, 0..3); see simd.wat. */
+  conv2d_c1_relu_pool(
+    x: number, w: number, bias: number, pooled: number, argmax: number, batch: number, inH: number, inW: number,
+    pooledH: number, pooledW: number, outChannels: number,
+  ): void;
+  /** Filter and bias gradients of conv2d_c1_relu_pool from dpooled, pooled and argmax; see simd.wat. */
+  conv2d_c1_relu_pool_grad(
+    x: number, dpooled: number, pooled: number, argmax: number, dw: number, db: number, batch: number, inH: number, inW: number,
+    pooledH: number, pooledW: number, outChannels: number,
+  ): void;
   /** Filter gradient of conv2d_c1 (same layout and limits); see simd.wat. */
   conv2d_c1_filter_grad(
     x: number, dy: number, dw: number, batch: number, inH: number, inW: number, outH: number, outW: number,
