@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/runtime/backend.js';
 import { readIdxImages, readIdxLabels } from '../src/data/idx.js';
 import { withFusedConvolutions } from '../src/training/layer-patches.js';
+import { setSimdEnabled } from '../src/runtime/wasm-kernels/simd.js';
 import { relativeError, shared } from './helpers.js';
 
 await initBackend('wasm');
@@ -107,6 +108,22 @@ for (const [size, padding] of [[28, 'same'], [27, 'valid']] as const) {
     model.dispose();
   });
 }
+
+test('without wasm SIMD the first block is not fused into one kernel (its loops have no fallback); the layers still are', async () => {
+  await tf.setBackend('wasm');
+  const model = buildModel(28, 'same');
+  const images = tf.zeros([2, 28, 28, 1]) as tf.Tensor4D;
+  setSimdEnabled(false);
+  try {
+    const { kernels } = await withFusedConvolutions(model, () => trainingStep(model, images, Int32Array.from([1, 2])));
+    assert.equal(count(kernels, 'TlConvReluPool'), 0);
+    assert.equal(count(kernels, 'FusedConv2D'), 4);
+  } finally {
+    setSimdEnabled(true);
+    tf.dispose(images);
+    model.dispose();
+  }
+});
 
 test('the fused Conv2D patch is undone after training, even when training throws', async () => {
   await tf.setBackend('wasm');

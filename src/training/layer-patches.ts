@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { CONV_RELU_POOL, hasFusedConvGradient } from '../runtime/wasm-kernels/index.js';
+import { CONV_RELU_POOL, convReluPoolRuns, hasFusedConvGradient } from '../runtime/wasm-kernels/index.js';
 
 type LayerWithChildren = tf.layers.Layer & { layers?: tf.layers.Layer[] };
 type LayerCall = tf.layers.Layer['call'];
@@ -75,7 +75,7 @@ function fusableActivation(layer: tf.layers.Layer): 'relu' | 'linear' | undefine
  * gradient, so the block's dense pre-pool gradient is never built.)
  */
 function poolOfFirstBlock(model: tf.LayersModel, layer: tf.layers.Layer): tf.layers.Layer | undefined {
-  if (fusableActivation(layer) !== 'relu' || !tf.getKernel(CONV_RELU_POOL, tf.getBackend())) return undefined;
+  if (fusableActivation(layer) !== 'relu' || !convReluPoolRuns()) return undefined;
   const conv = layer as unknown as Conv2DLayer;
   const [kh, kw, ci, co] = conv.kernel.read().shape;
   if (kh !== 3 || kw !== 3 || ci !== 1 || co! % 4 !== 0 || !conv.bias || conv.strides.some((s) => s !== 1)) return undefined;

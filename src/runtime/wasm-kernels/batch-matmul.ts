@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { KernelScope } from './scope.js';
+import { type KernelScope, withKernelScope } from './scope.js';
 import type { KernelOverride } from './stock.js';
 
 /**
@@ -23,15 +23,12 @@ export const batchMatMulOverride: KernelOverride = {
     const { transposeA, transposeB } = attrs as { transposeA?: boolean; transposeB?: boolean };
     if (!transposeA && !transposeB) return stock({ inputs, backend, attrs });
     // The product is the engine's output; only the transposed copies are freed here.
-    const scope = new KernelScope(backend as BackendWasm);
-    try {
-      return stock({
+    return withKernelScope(backend as BackendWasm, (scope) =>
+      stock({
         inputs: { a: transposeA ? swapLastTwo(scope, a) : a, b: transposeB ? swapLastTwo(scope, b) : b },
         backend,
         attrs: { ...attrs, transposeA: false, transposeB: false },
-      });
-    } finally {
-      scope.disposeAll();
-    }
+      }),
+    );
   },
 };

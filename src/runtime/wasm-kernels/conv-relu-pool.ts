@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { isOneChannel3x3, padded } from './conv2d-c1.js';
-import { KernelScope, type KernelArgs } from './scope.js';
+import { nhwcConv2DInfo } from './input-gradient.js';
+import { type KernelArgs, withKernelScope } from './scope.js';
 import { heapPtr, simdFor } from './simd.js';
 
 /**
@@ -20,13 +21,17 @@ export interface ConvReluPoolAttrs {
 }
 
 function convInfo(x: tf.TensorInfo, filterShape: number[], attrs: ConvReluPoolAttrs): tf.backend_util.Conv2DInfo {
-  const shape4 = (s: number[]) => s as [number, number, number, number];
-  return tf.backend_util.computeConv2DInfo(shape4(x.shape), shape4(filterShape), 1, 1, attrs.pad);
+  return nhwcConv2DInfo(x.shape, filterShape, 1, 1, attrs.pad);
 }
 
 /** [batch, pooledH, pooledW, Co]: a 2x2 pool at stride 2, 'valid', of the convolution's output. */
 function pooledShape(info: tf.backend_util.Conv2DInfo): number[] {
   return [info.batchSize, Math.floor(info.outHeight / 2), Math.floor(info.outWidth / 2), info.outChannels];
+}
+
+/** Whether CONV_RELU_POOL runs on the current backend: wasm, with SIMD (its loops have no fallback). */
+export function convReluPoolRuns(): boolean {
+  return tf.getKernel(CONV_RELU_POOL, tf.getBackend()) !== undefined && simdFor(tf.backend() as BackendWasm) !== undefined;
 }
 
 function requireSupported(backend: BackendWasm, x: tf.TensorInfo, info: tf.backend_util.Conv2DInfo) {
@@ -45,16 +50,13 @@ function convReluPool({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo[] {
   const shape = pooledShape(info);
   const pooled = be.makeOutput(shape, 'float32');
   const argmax = be.makeOutput(shape, 'int32');
-  const scope = new KernelScope(be);
-  try {
+  withKernelScope(be, (scope) => {
     const input = padded(scope, x, info);
     simd.conv2d_c1_relu_pool(
       heapPtr(be, input), heapPtr(be, filter), heapPtr(be, bias), heapPtr(be, pooled), heapPtr(be, argmax),
       info.batchSize, input.shape[1]!, input.shape[2]!, shape[1]!, shape[2]!, info.outChannels,
     );
-  } finally {
-    scope.disposeAll();
-  }
+  });
   return [pooled, argmax];
 }
 
@@ -66,16 +68,13 @@ function convReluPoolGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo
   const simd = requireSupported(be, x, info);
   const dw = be.makeOutput([3, 3, 1, channels], 'float32');
   const db = be.makeOutput([channels], 'float32');
-  const scope = new KernelScope(be);
-  try {
+  withKernelScope(be, (scope) => {
     const input = padded(scope, x, info);
     simd.conv2d_c1_relu_pool_grad(
       heapPtr(be, input), heapPtr(be, dy), heapPtr(be, pooled), heapPtr(be, argmax), heapPtr(be, dw), heapPtr(be, db),
       info.batchSize, input.shape[1]!, input.shape[2]!, pooled.shape[1]!, pooled.shape[2]!, channels,
     );
-  } finally {
-    scope.disposeAll();
-  }
+  });
   return [dw, db];
 }
 

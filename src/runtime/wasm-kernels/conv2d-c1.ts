@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { KernelScope } from './scope.js';
+import { nhwcConv2DInfo } from './input-gradient.js';
+import { type KernelScope, withKernelScope } from './scope.js';
 import { heapPtr, type SimdKernels, simdFor } from './simd.js';
 import type { KernelOverride } from './stock.js';
 
@@ -22,22 +23,20 @@ export function padded(scope: KernelScope, x: tf.TensorInfo, info: Conv2DInfo): 
   return scope.run('PadV2', { x }, { paddings: [[0, 0], [top, bottom], [left, right], [0, 0]], constantValue: 0 });
 }
 
-/** Runs conv2d_c1 or its filter gradient on the padded input: (x, other, out) pointers, sizes, then `extra`. */
-function runOneChannel(
-  scope: KernelScope, simd: SimdKernels, kernel: 'conv2d_c1' | 'conv2d_c1_filter_grad', x: tf.TensorInfo, other: tf.TensorInfo,
-  out: tf.TensorInfo, info: Conv2DInfo, extra: [] | [number, number] = [],
-): void {
+/**
+ * x zero-padded for the one-channel loops, then the sizes every one of them takes after its three
+ * pointers (batch, padded height and width, output height and width, Co, strides).
+ */
+function paddedInput(scope: KernelScope, x: tf.TensorInfo, info: Conv2DInfo): [number, number, number, number, number, number, number, number, number] {
   const input = padded(scope, x, info);
-  const b = scope.backend;
-  const sizes = [info.batchSize, input.shape[1]!, input.shape[2]!, info.outHeight, info.outWidth, info.outChannels, info.strideHeight, info.strideWidth] as const;
-  if (kernel === 'conv2d_c1') simd.conv2d_c1(heapPtr(b, input), heapPtr(b, other), heapPtr(b, out), ...sizes, ...(extra as [number, number]));
-  else simd.conv2d_c1_filter_grad(heapPtr(b, input), heapPtr(b, other), heapPtr(b, out), ...sizes);
+  return [heapPtr(scope.backend, input), info.batchSize, input.shape[1]!, input.shape[2]!, info.outHeight, info.outWidth, info.outChannels, info.strideHeight, info.strideWidth];
 }
 
 /** dW of a one-channel 3x3 convolution (isOneChannel3x3) by simd.wat's conv2d_c1_filter_grad. */
 export function oneChannelFilterGrad(scope: KernelScope, simd: SimdKernels, x: tf.TensorInfo, dy: tf.TensorInfo, info: Conv2DInfo): tf.TensorInfo {
   const dw = scope.alloc([3, 3, 1, info.outChannels]);
-  runOneChannel(scope, simd, 'conv2d_c1_filter_grad', x, dy, dw, info);
+  const [input, ...sizes] = paddedInput(scope, x, info);
+  simd.conv2d_c1_filter_grad(input, heapPtr(scope.backend, dy), heapPtr(scope.backend, dw), ...sizes);
   return dw;
 }
 
@@ -68,19 +67,16 @@ function oneChannelOverride(kernelName: string): KernelOverride {
       const supported = simd && x!.dtype === 'float32' && x!.shape.length === 4 && attrs.dataFormat !== 'NCHW' &&
         !preluActivationWeights && (activation === 'linear' || activation === 'relu');
       if (!supported) return stock(args);
-      const shape4 = (s: number[]) => s as [number, number, number, number];
-      const info = tf.backend_util.computeConv2DInfo(shape4(x!.shape), shape4(filter!.shape), attrs.strides, attrs.dilations, attrs.pad, attrs.dimRoundingMode);
+      const info = nhwcConv2DInfo(x!.shape, filter!.shape, attrs.strides, attrs.dilations, attrs.pad, attrs.dimRoundingMode);
       if (!isOneChannel3x3(info)) return stock(args);
-      const scope = new KernelScope(backend);
-      try {
+      return withKernelScope(backend, (scope) => {
         const b = biasOrZeros(scope, bias, info.outChannels);
         if (!b) return stock(args);
         const out = backend.makeOutput(info.outShape, 'float32');
-        runOneChannel(scope, simd, 'conv2d_c1', x!, filter!, out, info, [heapPtr(backend, b), activation === 'relu' ? 0 : -Infinity]);
+        const [input, ...sizes] = paddedInput(scope, x!, info);
+        simd.conv2d_c1(input, heapPtr(backend, filter!), heapPtr(backend, out), ...sizes, heapPtr(backend, b), activation === 'relu' ? 0 : -Infinity);
         return out;
-      } finally {
-        scope.disposeAll();
-      }
+      });
     },
   };
 }

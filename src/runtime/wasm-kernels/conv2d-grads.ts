@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { filterGradAxis } from './geometry.js';
-import { type ConvGeometry, type InputGradPlan, convGeometry, inputGradPlan, inputGradient, phaseFilter } from './input-gradient.js';
+import { type ConvGeometry, type InputGradPlan, convGeometry, inputGradPlan, inputGradient, nhwcConv2DInfo, phaseFilter } from './input-gradient.js';
 import { filterGradGemm, inputGradGemm } from './conv2d-gemm.js';
 import { depthwiseFilterGrad } from './depthwise-grads.js';
 import { isOneChannel3x3, oneChannelFilterGrad } from './conv2d-c1.js';
@@ -40,8 +40,7 @@ function conv2dPhaseFilter(s: KernelScope, filter: TensorInfo, g: ConvGeometry, 
 /** Forward geometry of the Conv2D whose gradient a kernel computes (dilation is always 1 here). */
 function conv2dInfo(xShape: number[], filterShape: number[], attrs: tf.Conv2DBackpropInputAttrs | tf.Conv2DBackpropFilterAttrs, kernel: string) {
   requireNhwc(kernel, attrs.dataFormat);
-  const shape4 = (s: number[]) => s as [number, number, number, number];
-  return tf.backend_util.computeConv2DInfo(shape4(xShape), shape4(filterShape), attrs.strides, 1, attrs.pad, attrs.dimRoundingMode);
+  return nhwcConv2DInfo(xShape, filterShape, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode);
 }
 
 function conv2dBackpropInput({ inputs, backend, attrs }: KernelArgs): TensorInfo {

@@ -16,7 +16,7 @@ export { ADAM_UPDATE, type AdamHyperparameters, type AdamUpdateAttrs } from './a
 
 export { useThreadedWasm } from './threads.js';
 export { hasFusedConvGradient } from './fused-conv-grad.js';
-export { CONV_RELU_POOL } from './conv-relu-pool.js';
+export { CONV_RELU_POOL, convReluPoolRuns } from './conv-relu-pool.js';
 
 /**
  * Registers fast, exact kernels for the wasm backend: the convolution gradients

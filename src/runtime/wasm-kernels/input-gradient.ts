@@ -12,6 +12,15 @@ export interface ConvGeometry {
   cols: AxisConv;
 }
 
+/** tfjs's Conv2DInfo of an NHWC convolution (the shapes as plain arrays). */
+export function nhwcConv2DInfo(
+  xShape: number[], filterShape: number[], strides: number | [number, number], dilations: number | [number, number],
+  pad: tf.Conv2DAttrs['pad'], roundingMode?: 'floor' | 'round' | 'ceil',
+): tf.backend_util.Conv2DInfo {
+  const shape4 = (s: number[]) => s as [number, number, number, number];
+  return tf.backend_util.computeConv2DInfo(shape4(xShape), shape4(filterShape), strides, dilations, pad, roundingMode);
+}
+
 export function convGeometry(info: tf.backend_util.Conv2DInfo, dyShape: number[]): ConvGeometry {
   const axis = (inSize: number, outSize: number, kernel: number, stride: number, dilation: number, padBefore: number): AxisConv => ({
     inSize,

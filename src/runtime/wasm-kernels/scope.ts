@@ -89,19 +89,26 @@ export class KernelScope {
   }
 }
 
+/** Runs `body` with a fresh scope whose tensors are all freed when it ends, also when it throws. */
+export function withKernelScope<T>(backend: BackendWasm, body: (scope: KernelScope) => T): T {
+  const scope = new KernelScope(backend);
+  try {
+    return body(scope);
+  } finally {
+    scope.disposeAll();
+  }
+}
+
 /**
  * Runs `body` with a fresh scope and returns its result with exactly one reference held for the
  * engine; every other tensor the body created is freed, also when it throws.
  */
 export function scoped(backend: BackendWasm, body: (scope: KernelScope) => TensorInfo): TensorInfo {
-  const scope = new KernelScope(backend);
-  try {
+  return withKernelScope(backend, (scope) => {
     const result = body(scope);
     backend.incRef(result.dataId);
     return result;
-  } finally {
-    scope.disposeAll();
-  }
+  });
 }
 
 /** Copies the box `begin`..`begin+size` of a row-major array of shape `shape` into `dst`. */
