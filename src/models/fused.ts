@@ -18,7 +18,7 @@ export interface InferencePlan {
 
 type FusedActivation = 'linear' | 'relu' | 'relu6';
 
-interface SymbolicNode {
+export interface SymbolicNode {
   inputTensors: tf.SymbolicTensor[];
   outputTensors: tf.SymbolicTensor[];
 }
@@ -36,7 +36,7 @@ function nodeOf(layer: tf.layers.Layer, computed: Set<number>): SymbolicNode | u
   return nodes.find((n) => n.inputTensors.length > 0 && n.inputTensors.every((t) => computed.has(t.id)));
 }
 
-function config(layer: tf.layers.Layer): Record<string, unknown> {
+export function config(layer: tf.layers.Layer): Record<string, unknown> {
   return layer.getConfig() as Record<string, unknown>;
 }
 
@@ -52,7 +52,7 @@ function fusableActivation(layer: tf.layers.Layer): FusedActivation | undefined 
   return undefined;
 }
 
-function convActivation(layer: tf.layers.Layer): FusedActivation | undefined {
+export function convActivation(layer: tf.layers.Layer): FusedActivation | undefined {
   const act = config(layer).activation;
   return act === 'linear' || act === 'relu' || act === 'relu6' ? act : undefined;
 }
@@ -67,7 +67,7 @@ function isFusableConv(layer: tf.layers.Layer): boolean {
  * Kernel and bias of `conv` with `bn` folded in: y = gamma * (conv(x) + b - mean) / sqrt(var + eps) + beta
  * = conv'(x) + b', with conv' = conv * s and b' = beta + (b - mean) * s, s = gamma / sqrt(var + eps).
  */
-function isChannelsLastBatchNorm(layer: tf.layers.Layer): boolean {
+export function isChannelsLastBatchNorm(layer: tf.layers.Layer): boolean {
   const axis = config(layer).axis;
   return layer.getClassName() === 'BatchNormalization' && (axis === -1 || axis === 3);
 }
@@ -114,15 +114,32 @@ function zeroPaddingStep(layer: tf.layers.Layer): Step | undefined {
   return ([x]) => tf.pad(x!, [[0, 0], [top, bottom], [left, right], [0, 0]]);
 }
 
-/** Compile `model` (a functional or sequential layers model with one input and one output). */
-export function compileInference(model: tf.LayersModel): InferencePlan {
-  if (model.inputs.length !== 1 || model.outputs.length !== 1) throw new Error('compileInference: one input and one output only');
+/** One layer's call in a model, with the graph around it. */
+export interface LayerNode {
+  layer: tf.layers.Layer;
+  node: SymbolicNode;
+}
+
+/**
+ * The layers of `model` (one input, one output) in an order where every layer's inputs are
+ * computed before it, each with the node it is called through, and the single consumer of a
+ * tensor where it has one (never past the model's output): what a fusing or exporting pass walks.
+ */
+export interface LayerGraph {
+  layerNodes: LayerNode[];
+  /** tensor id -> how many layer calls read it */
+  consumers: Map<number, number>;
+  soleConsumer: (tensorId: number) => number | undefined;
+}
+
+export function layerGraph(model: tf.LayersModel, who: string): LayerGraph {
+  if (model.inputs.length !== 1 || model.outputs.length !== 1) throw new Error(`${who}: one input and one output only`);
   const computed = new Set<number>([model.inputs[0]!.id]);
-  const layerNodes: { layer: tf.layers.Layer; node: SymbolicNode }[] = [];
+  const layerNodes: LayerNode[] = [];
   for (const layer of model.layers) {
     if (layer.getClassName() === 'InputLayer') continue;
     const node = nodeOf(layer, computed);
-    if (!node) throw new Error(`compileInference: cannot place layer ${layer.name}`);
+    if (!node) throw new Error(`${who}: cannot place layer ${layer.name}`);
     layerNodes.push({ layer, node });
     for (const t of node.outputTensors) computed.add(t.id);
   }
@@ -133,9 +150,15 @@ export function compileInference(model: tf.LayersModel): InferencePlan {
     for (const t of node.inputTensors) consumerOf.set(t.id, i);
   });
   const outputId = model.outputs[0]!.id;
-  // The next layer in a chain: the single consumer of `tensorId` (never past the model's output).
   const soleConsumer = (tensorId: number): number | undefined =>
     tensorId !== outputId && consumers.get(tensorId) === 1 ? consumerOf.get(tensorId) : undefined;
+  return { layerNodes, consumers, soleConsumer };
+}
+
+/** Compile `model` (a functional or sequential layers model with one input and one output). */
+export function compileInference(model: tf.LayersModel): InferencePlan {
+  const { layerNodes, consumers, soleConsumer } = layerGraph(model, 'compileInference');
+  const outputId = model.outputs[0]!.id;
 
   const owned: tf.Tensor[] = [];
   const steps: PlannedStep[] = [];

@@ -1,0 +1,147 @@
+import * as tf from '@tensorflow/tfjs';
+import os from 'node:os';
+import type * as Ort from 'onnxruntime-node';
+import { exportOnnx } from '../artifacts/onnx/export.js';
+import { ONNX_INPUT, ONNX_OUTPUT } from '../artifacts/onnx/export.js';
+import { compileInference } from '../models/fused.js';
+import { fileError, TlError } from '../util/errors.js';
+import { initBackend } from './backend.js';
+
+/**
+ * Inference engines: what runs a model forward when nothing trains it (the frozen base's
+ * features, predict, evaluate). ONNX Runtime's native CPU kernels run these graphs 2-4x faster
+ * than tfjs on wasm; training stays on tfjs. Selection: --engine beats TL_ENGINE beats
+ * onnxruntime-if-it-loads.
+ */
+export type EngineName = 'onnxruntime' | 'tfjs';
+export const ENGINES: readonly EngineName[] = ['onnxruntime', 'tfjs'];
+
+export interface InferenceEngine {
+  readonly name: EngineName;
+  /** One NHWC float32 batch of model input ([batch, ...inputShape], row-major) -> the output, row-major. */
+  run(x: Float32Array, batch: number): Promise<Float32Array>;
+  dispose(): Promise<void>;
+}
+
+/** The engine asked for by --engine / TL_ENGINE, if any. */
+export function requestedEngine(): EngineName | undefined {
+  const raw = process.env.TL_ENGINE;
+  if (!raw) return undefined;
+  if (!ENGINES.includes(raw as EngineName)) throw new TlError(`unknown engine "${raw}"; use one of ${ENGINES.join(', ')} (--engine or TL_ENGINE)`);
+  return raw as EngineName;
+}
+
+/** Intra-op threads: --threads / TL_THREADS, else every core this process may use. */
+export function threadCount(): number {
+  const raw = process.env.TL_THREADS;
+  if (raw === undefined || raw === '') return os.availableParallelism();
+  const n = Number(raw);
+  if (!(Number.isInteger(n) && n >= 1)) throw new TlError(`--threads must be a positive integer (got ${raw}) (--threads or TL_THREADS)`);
+  return n;
+}
+
+type OrtModule = typeof Ort;
+let ort: Promise<OrtModule | Error> | undefined;
+
+function loadOrt(): Promise<OrtModule | Error> {
+  ort ??= import('onnxruntime-node').then(
+    (m) => ((m as unknown as { default?: OrtModule }).default ?? m) as OrtModule,
+    (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+  );
+  return ort;
+}
+
+let warned = false;
+
+/**
+ * The engine to use: onnxruntime where onnxruntime-node loads; otherwise tfjs, with one line on
+ * stderr, unless onnxruntime was asked for explicitly (then an error).
+ */
+export async function chooseEngine(): Promise<EngineName> {
+  const wanted = requestedEngine();
+  if (wanted === 'tfjs') return 'tfjs';
+  const loaded = await loadOrt();
+  if (!(loaded instanceof Error)) return 'onnxruntime';
+  const reason = loaded.message.split('\n')[0];
+  if (wanted === 'onnxruntime') throw new TlError(`engine "onnxruntime" is unavailable: onnxruntime-node did not load (${reason}); run npm install, or use --engine tfjs`);
+  if (!warned) console.error(`tl: onnxruntime-node did not load (${reason}); using the slower tfjs engine`);
+  warned = true;
+  return 'tfjs';
+}
+
+async function ortModule(): Promise<OrtModule> {
+  const loaded = await loadOrt();
+  if (loaded instanceof Error) throw new TlError(`onnxruntime-node did not load (${loaded.message.split('\n')[0]}); run npm install, or use --engine tfjs`);
+  return loaded;
+}
+
+/**
+ * An ONNX Runtime session over an exported model (bytes, or a file whose name errors carry).
+ * Sessions use `threadCount()` intra-op threads and one inter-op thread (our graphs are chains).
+ */
+export async function onnxEngine(model: Uint8Array | string, inputShape: readonly number[]): Promise<InferenceEngine> {
+  const { InferenceSession, Tensor } = await ortModule();
+  const options: Ort.InferenceSession.SessionOptions = {
+    intraOpNumThreads: threadCount(),
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    executionMode: 'sequential',
+  };
+  let session: Ort.InferenceSession;
+  try {
+    session = typeof model === 'string' ? await InferenceSession.create(model, options) : await InferenceSession.create(model, options);
+  } catch (err) {
+    const problem = `is not a loadable ONNX model (${(err as Error).message.split('\n')[0]})`;
+    if (typeof model === 'string') throw fileError(model, problem, 'export it again with tl export RUN --format onnx');
+    throw new Error(`exported ONNX model ${problem}`);
+  }
+  return {
+    name: 'onnxruntime',
+    async run(x, batch) {
+      const input = new Tensor('float32', x, [batch, ...inputShape]);
+      const result = await session.run({ [ONNX_INPUT]: input });
+      const output = result[ONNX_OUTPUT]!;
+      const data = output.data as Float32Array;
+      output.dispose();
+      return data;
+    },
+    dispose: () => session.release(),
+  };
+}
+
+/** tfjs on the current backend, through the fused inference plan of src/models/fused.ts. */
+export async function tfjsEngine(model: tf.LayersModel): Promise<InferenceEngine> {
+  await initBackend();
+  const plan = compileInference(model);
+  const inputShape = model.inputs[0]!.shape.slice(1) as number[];
+  return {
+    name: 'tfjs',
+    async run(x, batch) {
+      const y = tf.tidy(() => plan.run(tf.tensor(x, [batch, ...inputShape], 'float32')));
+      const data = (await y.data()) as Float32Array;
+      y.dispose();
+      return data;
+    },
+    dispose: async () => plan.dispose(),
+  };
+}
+
+/** The chosen engine for an in-memory layers model (exported to ONNX on the fly for onnxruntime). */
+export async function engineForModel(model: tf.LayersModel): Promise<InferenceEngine> {
+  if ((await chooseEngine()) === 'tfjs') return tfjsEngine(model);
+  return onnxEngine(exportOnnx(model), model.inputs[0]!.shape.slice(1) as number[]);
+}
+
+export interface EngineInfo {
+  engine: EngineName;
+  version: string;
+  threads: number;
+}
+
+/** What `tl info` prints about inference. */
+export async function engineInfo(): Promise<EngineInfo> {
+  const engine = await chooseEngine();
+  if (engine === 'tfjs') return { engine, version: tf.version.tfjs, threads: 1 };
+  const { env } = await ortModule();
+  return { engine, version: env.versions.node ?? env.versions.common, threads: threadCount() };
+}
