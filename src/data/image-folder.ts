@@ -1,11 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
-import { promises as fs } from 'node:fs';
+import { constants as fsConstants, promises as fs, type Stats } from 'node:fs';
 import path from 'node:path';
-import { glob } from 'glob';
 import { fileError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import { stratifiedSplit } from './datasets.js';
-import { isImageFile, type DecodedImage } from './images.js';
+import { fileAccessReason, isImageFile, nonRegularFileReason, type DecodedImage } from './images.js';
 import { imagesToTensor, loadImageFor } from './preprocess.js';
 import type { PreprocessingConfig } from '../artifacts/run.js';
 import type { Batch, BatchSource } from '../training/loop.js';
@@ -50,12 +49,84 @@ async function requireDirectory(dir: string): Promise<void> {
   if (!stat.isDirectory()) throw fileError(dir, 'is not a directory', 'pass a folder with one sub-folder of images per class');
 }
 
+/** A folder's visible entries (dot files are skipped, as before), sorted. */
+async function visibleEntries(dir: string): Promise<string[]> {
+  return (await fs.readdir(dir)).filter((name) => !name.startsWith('.')).sort();
+}
+
+/** `dev:ino`: the identity of a folder however it is reached (directly or through symlinks). */
+function folderId(stat: Stats): string {
+  return `${stat.dev}:${stat.ino}`;
+}
+
+/** Class folders of `dir`: its sub-folders, symlinked ones included. */
 async function subdirectories(dir: string): Promise<string[]> {
-  const entries = await fs.readdir(dir, { withFileTypes: true });
-  return entries
-    .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
-    .map((e) => e.name)
-    .sort();
+  const names = await visibleEntries(dir);
+  const isDir = await Promise.all(names.map(async (name) => (await fs.stat(path.join(dir, name)).catch(() => undefined))?.isDirectory() ?? false));
+  return names.filter((_, i) => isDir[i]);
+}
+
+interface FolderListing {
+  /** Readable regular files, sorted by path. */
+  files: string[];
+  skipped: SkippedFile[];
+}
+
+/**
+ * Every readable regular file under `dir`, symlinks followed. A folder reached a second time
+ * (a link back to an ancestor, or `readFirst`) is not read again; FIFOs, sockets, devices,
+ * broken links and unreadable files or folders are listed as skipped, so nothing later blocks on
+ * them or drops them unsaid.
+ */
+async function listFolder(dir: string, readFirst: readonly Stats[] = []): Promise<FolderListing> {
+  const listing: FolderListing = { files: [], skipped: [] };
+  const seen = new Set(readFirst.map(folderId));
+  const skip = (file: string, reason: string): void => void listing.skipped.push({ file, reason });
+  const visit = async (folder: string, names: string[]): Promise<void> => {
+    for (const name of names) {
+      const entry = path.join(folder, name);
+      let stat: Stats;
+      try {
+        stat = await fs.stat(entry);
+      } catch (err) {
+        skip(entry, (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'broken symlink' : fileAccessReason(err));
+        continue;
+      }
+      if (stat.isDirectory()) await visitFolder(entry, stat);
+      else if (!stat.isFile()) skip(entry, nonRegularFileReason(stat)!);
+      else await addFile(entry);
+    }
+  };
+  const visitFolder = async (folder: string, stat: Stats): Promise<void> => {
+    if (seen.has(folderId(stat))) return skip(folder, 'folder already read (symlink loop)');
+    seen.add(folderId(stat));
+    let names: string[];
+    try {
+      names = await visibleEntries(folder);
+    } catch (err) {
+      return skip(folder, `folder not readable (${fileAccessReason(err)})`);
+    }
+    await visit(folder, names);
+  };
+  const addFile = async (file: string): Promise<void> => {
+    try {
+      await fs.access(file, fsConstants.R_OK);
+      listing.files.push(file);
+    } catch (err) {
+      skip(file, fileAccessReason(err));
+    }
+  };
+  const stat = await fs.stat(dir);
+  seen.add(folderId(stat));
+  let names: string[];
+  try {
+    names = await visibleEntries(dir);
+  } catch (err) {
+    throw fileError(dir, `cannot be read (${fileAccessReason(err)})`, 'make the folder readable or remove it');
+  }
+  await visit(dir, names);
+  listing.files.sort();
+  return listing;
 }
 
 /**
@@ -86,11 +157,13 @@ export async function scanClassFolders(
   }
   const samples: ImageSample[] = [];
   const skipped: SkippedFile[] = [];
+  const rootStat = await fs.stat(dir);
   for (const name of found) {
-    const classDir = path.join(dir, name);
-    const files = (await glob('**/*', { cwd: classDir, nodir: true, dot: false, absolute: true })).sort();
-    const images = files.filter(isImageFile);
-    for (const file of files) if (!isImageFile(file)) skipped.push({ file, reason: 'not an image file (extension)' });
+    const classDir = path.resolve(dir, name);
+    const listing = await listFolder(classDir, [rootStat]);
+    skipped.push(...listing.skipped);
+    const images = listing.files.filter(isImageFile);
+    for (const file of listing.files) if (!isImageFile(file)) skipped.push({ file, reason: 'not an image file (extension)' });
     if (images.length === 0) {
       throw fileError(classDir, 'has no image files', 'add .jpg/.png/.webp/.gif/.tiff/.avif images or remove the folder');
     }

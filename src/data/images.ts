@@ -1,4 +1,5 @@
 import sharp from 'sharp';
+import { constants as fsConstants, promises as fs, type Stats } from 'node:fs';
 import path from 'node:path';
 
 /** File extensions tl reads as images (what sharp decodes in its prebuilt binaries). */
@@ -72,14 +73,107 @@ export function decodeFailureReason(err: unknown): string {
 
 export type DecodeResult = { ok: true; image: DecodedImage } | { ok: false; reason: string };
 
-/** Like decodeImage, but a bad file becomes a reason instead of an exception. */
-export async function tryDecodeImage(input: string | Buffer, opts: DecodeOptions): Promise<DecodeResult> {
+/** Why a file system call failed, in the words of a "skipped" list. */
+export function fileAccessReason(err: unknown): string {
+  switch ((err as NodeJS.ErrnoException).code) {
+    case 'ENOENT':
+      return 'file not found';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'ELOOP':
+      return 'symlink loop';
+    default:
+      return `unreadable (${(err as Error).message.split('\n')[0]})`;
+  }
+}
+
+const SPECIAL_FILE_KINDS: readonly [string, (stat: Stats) => boolean][] = [
+  ['FIFO', (s) => s.isFIFO()],
+  ['socket', (s) => s.isSocket()],
+  ['character device', (s) => s.isCharacterDevice()],
+  ['block device', (s) => s.isBlockDevice()],
+  ['directory', (s) => s.isDirectory()],
+];
+
+/** FIFOs, sockets and devices are never read: opening a named pipe blocks until someone writes to it. */
+export function nonRegularFileReason(stat: Stats): string | undefined {
+  if (stat.isFile()) return undefined;
+  const kind = SPECIAL_FILE_KINDS.find(([, is]) => is(stat))?.[0] ?? 'special file';
+  return `not a regular file (${kind})`;
+}
+
+/** Why `file` cannot be read at all (missing, not a regular file, no permission), or undefined when it can. */
+export async function unreadableFileReason(file: string): Promise<string | undefined> {
   try {
-    return { ok: true, image: await decodeImage(input, opts) };
+    const notRegular = nonRegularFileReason(await fs.stat(file));
+    if (notRegular) return notRegular;
+    await fs.access(file, fsConstants.R_OK);
+    return undefined;
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return { ok: false, reason: 'file not found' };
-    if (code === 'EACCES') return { ok: false, reason: 'permission denied' };
-    return { ok: false, reason: decodeFailureReason(err) };
+    return fileAccessReason(err);
+  }
+}
+
+/**
+ * Lets decodes run side by side, except one that must run alone. libvips keeps one error buffer
+ * for the whole process and sharp reads it after a failure: when decodes fail at the same time,
+ * one clears or overwrites the other's message and sharp reports "Unknown error" (or another
+ * file's reason). A failed decode is therefore repeated alone to get its own message.
+ */
+class DecodeScheduler {
+  private readonly running = new Set<Promise<unknown>>();
+  /** Settles when the decode that runs alone (if any) is done; replaced by each new one. */
+  private alone: Promise<void> = Promise.resolve();
+
+  async together<T>(decode: () => Promise<T>): Promise<T> {
+    for (let gate = this.alone; ; gate = this.alone) {
+      await gate;
+      if (gate === this.alone) break;
+    }
+    const pending = decode();
+    this.running.add(pending);
+    try {
+      return await pending;
+    } finally {
+      this.running.delete(pending);
+    }
+  }
+
+  async byItself<T>(decode: () => Promise<T>): Promise<T> {
+    const previous = this.alone;
+    let release!: () => void;
+    this.alone = new Promise((resolve) => (release = resolve));
+    try {
+      await previous;
+      await Promise.allSettled([...this.running]);
+      return await decode();
+    } finally {
+      release();
+    }
+  }
+}
+
+const scheduler = new DecodeScheduler();
+
+/**
+ * Like decodeImage, but a bad file becomes a reason instead of an exception. Files that cannot
+ * be read at all are refused before sharp opens them; a failed decode is retried alone, so its
+ * reason is its own.
+ */
+export async function tryDecodeImage(input: string | Buffer, opts: DecodeOptions): Promise<DecodeResult> {
+  if (typeof input === 'string') {
+    const unreadable = await unreadableFileReason(input);
+    if (unreadable) return { ok: false, reason: unreadable };
+  }
+  const decode = () => decodeImage(input, opts);
+  try {
+    return { ok: true, image: await scheduler.together(decode) };
+  } catch {
+    try {
+      return { ok: true, image: await scheduler.byItself(decode) };
+    } catch (err) {
+      return { ok: false, reason: decodeFailureReason(err) };
+    }
   }
 }
