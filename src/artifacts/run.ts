@@ -24,6 +24,7 @@ export const RUN_FILES = {
   predictions: 'predictions.json',
   checkpoint: 'checkpoint',
   report: 'report.html',
+  onnx: 'model.onnx',
 } as const;
 
 export interface EpochRecord {
@@ -72,6 +73,8 @@ export interface RunMetrics {
   test: Evaluation;
   trainSeconds: number;
   backend: string;
+  /** The inference engine of the frozen base's features and the test predictions (onnxruntime or tfjs). */
+  engine?: string;
   dataset: DatasetInfo;
   imagesPerSecond?: number;
   bestEpoch?: number;
@@ -105,6 +108,18 @@ export interface RunConfig {
   backbone?: { name: string; weights: string; weightsSha256?: string; featureLayer?: string };
   dataset: { name: string; source?: string };
   command: string;
+  /** Files written by `tl export`. */
+  exports?: ExportRecord[];
+}
+
+export interface ExportRecord {
+  format: 'onnx';
+  /** Relative to the run directory when inside it. */
+  file: string;
+  /** Whether the run's preprocessing is in the graph (input: raw 0..255 pixels). */
+  withPreprocessing: boolean;
+  opset: number;
+  createdAt: string;
 }
 
 export type PreprocessingConfig =

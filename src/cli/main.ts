@@ -12,20 +12,25 @@ import { register as registerPredict } from './commands/predict.js';
 import { register as registerEvaluate } from './commands/evaluate.js';
 import { register as registerFinetune } from './commands/finetune.js';
 import { register as registerClassify } from './commands/classify.js';
+import { register as registerExport } from './commands/export.js';
 
 /** Each command module adds its subcommand; the library does the work. */
-const COMMANDS: ((program: Command) => void)[] = [registerInfo, registerReport, registerSweep, registerCustom, registerDatasets, registerBackbones, registerTrain, registerPredict, registerEvaluate, registerFinetune, registerClassify];
+const COMMANDS: ((program: Command) => void)[] = [registerInfo, registerReport, registerSweep, registerCustom, registerDatasets, registerBackbones, registerTrain, registerPredict, registerEvaluate, registerFinetune, registerClassify, registerExport];
 
 export function buildProgram(): Command {
   const program = new Command('tl')
     .description('Transfer learning and custom image classifiers for Node.js')
     .option('--backend <name>', 'tensor backend: tensorflow (tfjs-node), wasm or cpu; default: the fastest that loads (env TL_BACKEND)')
+    .option('--engine <name>', 'inference engine of frozen bases, predict and evaluate: onnxruntime or tfjs; default: onnxruntime where it loads (env TL_ENGINE)')
+    .option('--threads <n>', 'intra-op threads of the onnxruntime engine; default: all available cores (env TL_THREADS)')
     .option('--log-json <file>', 'append one JSON object per epoch/batch event to FILE')
     .showHelpAfterError()
     .exitOverride();
   program.hook('preAction', (cmd) => {
-    const opts = cmd.optsWithGlobals() as { backend?: string; logJson?: string };
+    const opts = cmd.optsWithGlobals() as { backend?: string; engine?: string; threads?: string; logJson?: string };
     if (opts.backend) process.env.TL_BACKEND = opts.backend;
+    if (opts.engine) process.env.TL_ENGINE = opts.engine;
+    if (opts.threads) process.env.TL_THREADS = opts.threads;
     setJsonLog(opts.logJson);
   });
   for (const register of COMMANDS) register(program);

@@ -75,7 +75,13 @@ export function preprocessInto(img: DecodedImage, config: PreprocessingConfig, o
 
 /** A batch of decoded images as one [B, H, W, C] float32 tensor of model input. */
 export function imagesToTensor(images: readonly DecodedImage[], config: PreprocessingConfig): tf.Tensor4D {
-  if (images.length === 0) throw new Error('imagesToTensor: empty batch');
+  const { data, shape } = imagesToArray(images, config);
+  return tf.tensor4d(data, shape, 'float32');
+}
+
+/** A batch of decoded images as model input, NHWC row-major (what an inference engine takes). */
+export function imagesToArray(images: readonly DecodedImage[], config: PreprocessingConfig): { data: Float32Array; shape: [number, number, number, number] } {
+  if (images.length === 0) throw new Error('imagesToArray: empty batch');
   const { height, width, channels } = images[0]!;
   const per = height * width * channels;
   const buffer = new Float32Array(per * images.length);
@@ -85,7 +91,7 @@ export function imagesToTensor(images: readonly DecodedImage[], config: Preproce
     }
     preprocessInto(img, config, buffer, i * per);
   });
-  return tf.tensor4d(buffer, [images.length, height, width, channels], 'float32');
+  return { data: buffer, shape: [images.length, height, width, channels] };
 }
 
 /** Decode a file the way a model with `inputShape` expects; failures are reasons, not throws. */

@@ -15,6 +15,7 @@ import { reportOrWarn } from '../reporting/report.js';
 import { writeRunFiles, fitSummary, defaultRunDir, requireNewRunDir } from './run-writer.js';
 import { evaluateModel, type ScoredSample } from './metrics.js';
 import { openRun } from './predict.js';
+import { runInference } from './run-engine.js';
 
 export interface CustomTrainOptions {
   dataset: string;
@@ -213,13 +214,16 @@ async function trainInto(work: string, out: string, opts: ResolvedOptions): Prom
 
 /** Re-score a custom run on its dataset's test split (rebuilt from run.json: same resplit and seed). */
 export async function evaluateCustomRun(runDirPath: string): Promise<{ metrics: RunMetrics['test']; labels: string[] }> {
-  const { config, model } = await openRun(runDirPath);
+  const run = await openRun(runDirPath);
+  const { config, model } = run;
   try {
     requireRunKind(runDirPath, config, ['custom'], 'use tl evaluate RUN DATA_DIR for image-folder runs');
     const hp = config.hyperparameters as { resplit?: number };
     const data = await loadDataset(config.dataset.name, { resplit: hp.resplit, seed: config.seed });
-    const scaling = config.preprocessing.mode === 'scale' ? config.preprocessing : { scale: 1 / 255, offset: 0 };
-    const { evaluation } = await evaluateModel(model, byteImageSource(data.test, allRows(data.test.count), scaling), data.classNames);
+    const { engine, preprocessing } = await runInference(run);
+    // A graph with the preprocessing baked in takes the raw 0..255 bytes.
+    const scaling = preprocessing.mode === 'scale' ? preprocessing : preprocessing.mode === 'none' ? { scale: 1, offset: 0 } : { scale: 1 / 255, offset: 0 };
+    const { evaluation } = await evaluateModel(engine, byteImageSource(data.test, allRows(data.test.count), scaling), data.classNames).finally(() => engine.dispose());
     return { metrics: evaluation, labels: data.classNames };
   } finally {
     model.dispose();

@@ -7,9 +7,9 @@ import { sha256, sha256File } from '../util/hash.js';
 import { tlHome } from '../util/paths.js';
 import { Rng } from '../util/rng.js';
 import { decodeSamples, mapLimit, DECODE_CONCURRENCY, type ImageSample } from '../data/image-folder.js';
-import { imagesToTensor } from '../data/preprocess.js';
+import { imagesToArray } from '../data/preprocess.js';
 import { createProgress } from '../reporting/progress.js';
-import type { InferencePlan } from '../models/fused.js';
+import type { EngineName, InferenceEngine } from '../runtime/engine.js';
 import type { Batch, BatchSource } from './loop.js';
 
 /**
@@ -32,6 +32,8 @@ export interface FeatureKey {
   preprocessing: PreprocessingConfig;
   /** The image decoding pipeline (DECODER_ID): same file bytes, other pixels, other features. */
   decoder: string;
+  /** The inference engine that computed the features (they agree to ~1e-5, not bit for bit). */
+  engine: EngineName;
 }
 
 export class FeatureCache {
@@ -105,7 +107,7 @@ export interface ExtractOptions {
  */
 export async function extractFeatures(
   samples: readonly ImageSample[],
-  base: InferencePlan,
+  base: InferenceEngine,
   cache: FeatureCache,
   opts: ExtractOptions,
 ): Promise<ExtractionResult> {
@@ -136,9 +138,8 @@ export async function extractFeatures(
     pending = c + 1 < chunks.length ? decodeSamples(chunks[c + 1]!, opts.inputShape, opts.skipped) : undefined;
     for (const file of chunks[c]!.map((s) => s.file)) if (opts.skipped.has(file)) hashes.delete(file);
     if (decoded.length === 0) continue;
-    const features = tf.tidy(() => base.run(imagesToTensor(decoded.map((d) => d.image), opts.preprocessing)));
-    const values = await features.data<'float32'>();
-    features.dispose();
+    const batch = imagesToArray(decoded.map((d) => d.image), opts.preprocessing);
+    const values = await base.run(batch.data, decoded.length);
     const per = cache.featureSize;
     await Promise.all(decoded.map((d, i) => cache.write(hashes.get(d.sample.file)!, values.slice(i * per, (i + 1) * per))));
     computed += decoded.length;

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { ClassMetrics, Evaluation } from '../artifacts/run.js';
 import type { BatchSource } from './loop.js';
 import { createProgress } from '../reporting/progress.js';
+import type { InferenceEngine } from '../runtime/engine.js';
 
 export interface ScoredSample {
   label: number;
@@ -44,7 +45,7 @@ export function summarize(samples: ScoredSample[], lossSum: number, classNames: 
  * summed clipped cross-entropy (Keras' clipping). One pass serves validation and test evaluation.
  */
 export async function scoreSamples(
-  model: tf.LayersModel,
+  model: tf.LayersModel | InferenceEngine,
   source: BatchSource,
   batchSize: number,
   onBatch: () => void = () => {},
@@ -52,9 +53,8 @@ export async function scoreSamples(
   const samples: ScoredSample[] = [];
   let lossSum = 0;
   for await (const { x, y } of source.batches(batchSize)) {
-    const probs = tf.tidy(() => model.apply(x, { training: false }) as tf.Tensor2D);
-    const [p, labels] = await Promise.all([probs.data(), y.data()]);
-    const k = probs.shape[1];
+    const [p, labels] = await Promise.all([probabilities(model, x), y.data()]);
+    const k = p.length / labels.length;
     for (let i = 0; i < labels.length; i++) {
       let best = 0;
       for (let j = 1; j < k; j++) if (p[i * k + j]! > p[i * k + best]!) best = j;
@@ -62,10 +62,19 @@ export async function scoreSamples(
       lossSum += -Math.log(Math.min(Math.max(p[i * k + label]!, 1e-7), 1 - 1e-7));
       samples.push({ label, predicted: best, confidence: p[i * k + best]! });
     }
-    tf.dispose([x, y, probs]);
+    tf.dispose([x, y]);
     onBatch();
   }
   return { samples, lossSum };
+}
+
+/** Class probabilities of one batch, row-major [batch, classes]. */
+async function probabilities(model: tf.LayersModel | InferenceEngine, x: tf.Tensor): Promise<ArrayLike<number>> {
+  if ('run' in model) return model.run((await x.data()) as Float32Array, x.shape[0]!);
+  const probs = tf.tidy(() => model.apply(x, { training: false }) as tf.Tensor2D);
+  const p = await probs.data();
+  probs.dispose();
+  return p;
 }
 
 /**
@@ -73,7 +82,7 @@ export async function scoreSamples(
  * plus each sample's prediction (for reports and misclassification lists).
  */
 export async function evaluateModel(
-  model: tf.LayersModel,
+  model: tf.LayersModel | InferenceEngine,
   source: BatchSource,
   classNames: string[],
   batchSize = 256,

@@ -6,13 +6,14 @@ import { RunDir, type Evaluation, type RunConfig } from '../artifacts/run.js';
 import { loadLayersModelFromDir } from '../artifacts/layers-io.js';
 import { decodeSamples, ImageBatchSource, scanClassFolders, type ImageSample, type SkippedFile } from '../data/image-folder.js';
 import { isImageFile } from '../data/images.js';
-import { imagesToTensor, loadImageFor } from '../data/preprocess.js';
+import { imagesToArray, loadImageFor } from '../data/preprocess.js';
 import * as mobilenet from '@tensorflow-models/mobilenet';
 import { IMAGENET_CLASSES } from '@tensorflow-models/mobilenet/dist/imagenet_classes.js';
 import { fileLoader } from '../artifacts/layers-io.js';
 import { initBackend } from '../runtime/backend.js';
 import { fileError, TlError } from '../util/errors.js';
 import { evaluateModel } from './metrics.js';
+import { runInference } from './run-engine.js';
 
 /** A trained run ready to score images: its model plus how it wants its pixels. */
 export interface LoadedRun {
@@ -85,14 +86,17 @@ export async function predictFiles(
   const predictions: FilePrediction[] = [];
   const batchSize = opts.batchSize ?? 32;
   const samples: ImageSample[] = files.map((file) => ({ file, label: -1 }));
-  for (let start = 0; start < samples.length; start += batchSize) {
-    const decoded = await decodeSamples(samples.slice(start, start + batchSize), run.config.inputShape, skipped);
-    if (decoded.length === 0) continue;
-    const probs = tf.tidy(() => run.model.predict(imagesToTensor(decoded.map((d) => d.image), run.config.preprocessing)) as tf.Tensor2D);
-    const values = await probs.data();
-    probs.dispose();
-    const k = run.labels.length;
-    decoded.forEach((d, i) => predictions.push({ file: d.sample.file, top: topK(values.subarray(i * k, (i + 1) * k), run.labels, opts.topK) }));
+  const { engine, preprocessing } = await runInference(run);
+  try {
+    for (let start = 0; start < samples.length; start += batchSize) {
+      const decoded = await decodeSamples(samples.slice(start, start + batchSize), run.config.inputShape, skipped);
+      if (decoded.length === 0) continue;
+      const values = await engine.run(imagesToArray(decoded.map((d) => d.image), preprocessing).data, decoded.length);
+      const k = run.labels.length;
+      decoded.forEach((d, i) => predictions.push({ file: d.sample.file, top: topK(values.subarray(i * k, (i + 1) * k), run.labels, opts.topK) }));
+    }
+  } finally {
+    await engine.dispose();
   }
   return { predictions, skipped: [...skipped].map(([file, reason]) => ({ file, reason })) };
 }
@@ -131,8 +135,9 @@ export async function evaluateRun(run: LoadedRun, dataDir: string, batchSize = 3
   const folder = await evaluationFolder(dataDir, run.labels);
   const scanned = await scanClassFolders(folder, run.labels);
   const skipped = new Map(scanned.skipped.map((s) => [s.file, s.reason]));
-  const source = new ImageBatchSource(scanned.samples, run.config.inputShape, run.config.preprocessing, skipped);
-  const { evaluation, samples: scored } = await evaluateModel(run.model, source, run.labels, batchSize);
+  const { engine, preprocessing } = await runInference(run);
+  const source = new ImageBatchSource(scanned.samples, run.config.inputShape, preprocessing, skipped);
+  const { evaluation, samples: scored } = await evaluateModel(engine, source, run.labels, batchSize).finally(() => engine.dispose());
   const used = scanned.samples.filter((s) => !skipped.has(s.file));
   const misclassified = scored
     .map((s, i) => ({ file: used[i]!.file, label: run.labels[s.label]!, predicted: run.labels[s.predicted]!, confidence: s.confidence, wrong: s.label !== s.predicted }))

@@ -4,7 +4,7 @@ import { loadBackbone, type LoadedBackbone } from '../backbones/index.js';
 import { DECODER_ID } from '../data/images.js';
 import { openImageFolder, requireEveryClass, type ImageFolderData, type ImageSample } from '../data/image-folder.js';
 import { joinBaseAndHead, buildHead, HEAD_UNITS } from '../models/head.js';
-import { compileInference } from '../models/fused.js';
+import { engineForModel } from '../runtime/engine.js';
 import { initBackend } from '../runtime/backend.js';
 import { seedEverything } from '../runtime/seed.js';
 import { TlError } from '../util/errors.js';
@@ -73,6 +73,7 @@ function allSamples(data: ImageFolderData): ImageSample[] {
 /** Feature maps of every image in the cache; returns how each file is keyed. */
 async function cacheFeatures(data: ImageFolderData, backbone: LoadedBackbone, inputShape: [number, number, number], skipped: Map<string, string>) {
   const featureShape = backbone.model.outputs[0]!.shape.slice(1) as number[];
+  const engine = await engineForModel(backbone.model);
   const cache = await FeatureCache.open(
     {
       backbone: backbone.spec.name,
@@ -83,20 +84,20 @@ async function cacheFeatures(data: ImageFolderData, backbone: LoadedBackbone, in
       inputShape,
       preprocessing: backbone.spec.preprocessing,
       decoder: DECODER_ID,
+      engine: engine.name,
     },
     featureShape,
   );
-  const plan = compileInference(backbone.model);
   try {
-    const extraction = await extractFeatures(allSamples(data), plan, cache, {
+    const extraction = await extractFeatures(allSamples(data), engine, cache, {
       inputShape,
       preprocessing: backbone.spec.preprocessing,
       skipped,
       label: 'base features',
     });
-    return { cache, featureShape, extraction };
+    return { cache, featureShape, extraction, engine: engine.name };
   } finally {
-    plan.dispose();
+    await engine.dispose();
   }
 }
 
@@ -125,7 +126,7 @@ export async function trainTransfer(opts: TransferTrainOptions): Promise<Transfe
   seedEverything(o.seed);
 
   const skipped = new Map(data.skipped.map((s) => [s.file, s.reason]));
-  const { cache, featureShape, extraction } = await cacheFeatures(data, backbone, inputShape, skipped);
+  const { cache, featureShape, extraction, engine } = await cacheFeatures(data, backbone, inputShape, skipped);
   requireEveryClass(data.train, skipped, data.classNames, data.root);
 
   const head = buildHead({ featureShape, classes: data.classNames.length, seed: o.seed });
@@ -147,6 +148,7 @@ export async function trainTransfer(opts: TransferTrainOptions): Promise<Transfe
     test: evaluation,
     trainSeconds: extraction.seconds + result.seconds,
     backend,
+    engine,
     dataset: {
       ...datasetInfo(data, { train: train.size, val: val?.size ?? 0, test: test.size }, o.seed, skipped),
       featureCache: { computed: extraction.computed, reused: extraction.reused, seconds: extraction.seconds },
