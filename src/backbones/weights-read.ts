@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { readModelArtifacts } from '../artifacts/layers-io.js';
-import { fileError } from '../util/errors.js';
+import { fileError, TlError } from '../util/errors.js';
 import { sha256, sha256File } from '../util/hash.js';
 import type { Dataset as H5Dataset, File as H5File, Group as H5Group } from 'h5wasm/node';
 
@@ -119,16 +119,52 @@ async function hasHdf5Signature(file: string): Promise<boolean> {
 
 type H5Module = typeof import('h5wasm/node').default;
 
-let h5Ready: Promise<H5Module> | undefined;
+/** The emscripten module under h5wasm: it switches how HDF5 reports errors. */
+interface H5ErrorSwitch {
+  activate_throwing_error_handler(): number;
+  deactivate_throwing_error_handler(): number;
+}
+
+let h5Ready: Promise<{ h5wasm: H5Module; errors: H5ErrorSwitch }> | undefined;
+
+async function loadH5(): Promise<{ h5wasm: H5Module; errors: H5ErrorSwitch }> {
+  h5Ready ??= (async () => {
+    const h5wasm = (await import('h5wasm/node')).default;
+    const errors = (await h5wasm.ready) as unknown as H5ErrorSwitch;
+    return { h5wasm, errors };
+  })();
+  return h5Ready;
+}
 
 /** h5wasm, initialised once (its wasm module loads asynchronously). */
 export async function h5(): Promise<H5Module> {
-  h5Ready ??= (async () => {
-    const mod = (await import('h5wasm/node')).default;
-    await mod.ready;
-    return mod;
-  })();
-  return h5Ready;
+  return (await loadH5()).h5wasm;
+}
+
+/** The innermost entry of an HDF5 error stack (`#006: ... in H5F__super_read(): truncated file: eof = ...`). */
+export function hdf5Reason(message: string): string {
+  const frames = message.split('\n').filter((line) => /^\s*#\d+:/.test(line));
+  const innermost = frames.at(-1)?.replace(/^.*?\(\): /, '').trim();
+  return innermost || message.split('\n')[0]!.trim();
+}
+
+/**
+ * Run `read` with HDF5 errors thrown instead of printed: HDF5 writes its whole error stack
+ * (dozens of `HDF5-DIAG` lines) to stderr, and h5wasm then fails with a message naming no file.
+ * Any failure becomes one line naming `file`.
+ */
+async function readingH5<T>(file: string, read: (h5wasm: H5Module) => T): Promise<T> {
+  const { h5wasm, errors } = await loadH5();
+  errors.activate_throwing_error_handler();
+  try {
+    return read(h5wasm);
+  } catch (err) {
+    if (err instanceof TlError) throw err;
+    const reason = hdf5Reason(err instanceof Error ? err.message : String(err));
+    throw fileError(file, `cannot be read as HDF5 (${reason})`, 'the file is truncated or damaged; download or copy it again');
+  } finally {
+    errors.deactivate_throwing_error_handler();
+  }
 }
 
 function stringListAttr(group: H5Group, name: string): string[] {
@@ -149,28 +185,30 @@ async function readKerasH5Weights(file: string): Promise<WeightsFile> {
   if (!(await hasHdf5Signature(file))) {
     throw fileError(file, 'is not an HDF5 file', 'pass a Keras .h5 weights file or a TensorFlow.js model folder');
   }
-  const h5wasm = await h5();
-  const f: H5File = new h5wasm.File(path.resolve(file), 'r');
-  try {
-    const root = (f.attrs['layer_names'] ? f : f.get('model_weights')) as H5Group | null;
-    if (!root || !root.attrs['layer_names']) {
-      throw fileError(file, 'has no Keras layer_names attribute', 'save it with Keras model.save_weights(...h5) (Keras 3 .weights.h5 files are not supported)');
-    }
-    const layers: WeightsFile['layers'] = new Map();
-    const layerNames = stringListAttr(root, 'layer_names');
-    for (const layerName of layerNames) {
-      const group = root.get(layerName) as H5Group | null;
-      if (!group) throw fileError(file, `layer group "${layerName}" listed in layer_names is missing`, 'the file is damaged; fetch it again');
-      for (const weightName of stringListAttr(group, 'weight_names')) {
-        const dataset = group.get(weightName) as H5Dataset | null;
-        if (!dataset) throw fileError(file, `dataset ${layerName}/${weightName} is missing`, 'the file is damaged; fetch it again');
-        const value = dataset.value as unknown;
-        const values = value instanceof Float32Array ? value : Float32Array.from(value as ArrayLike<number>);
-        addWeight(layers, layerName, weightBaseName(weightName), { shape: [...dataset.shape!], values });
+  const { layers, layerNames } = await readingH5(file, (h5wasm) => {
+    const f: H5File = new h5wasm.File(path.resolve(file), 'r');
+    try {
+      const root = (f.attrs['layer_names'] ? f : f.get('model_weights')) as H5Group | null;
+      if (!root || !root.attrs['layer_names']) {
+        throw fileError(file, 'has no Keras layer_names attribute', 'save it with Keras model.save_weights(...h5) (Keras 3 .weights.h5 files are not supported)');
       }
+      const layers: WeightsFile['layers'] = new Map();
+      const layerNames = stringListAttr(root, 'layer_names');
+      for (const layerName of layerNames) {
+        const group = root.get(layerName) as H5Group | null;
+        if (!group) throw fileError(file, `layer group "${layerName}" listed in layer_names is missing`, 'the file is damaged; fetch it again');
+        for (const weightName of stringListAttr(group, 'weight_names')) {
+          const dataset = group.get(weightName) as H5Dataset | null;
+          if (!dataset) throw fileError(file, `dataset ${layerName}/${weightName} is missing`, 'the file is damaged; fetch it again');
+          const value = dataset.value as unknown;
+          const values = value instanceof Float32Array ? value : Float32Array.from(value as ArrayLike<number>);
+          addWeight(layers, layerName, weightBaseName(weightName), { shape: [...dataset.shape!], values });
+        }
+      }
+      return { layers, layerNames };
+    } finally {
+      f.close();
     }
-    return { source: file, format: 'keras-h5', layers, sha256: await sha256File(file), layerNames };
-  } finally {
-    f.close();
-  }
+  });
+  return { source: file, format: 'keras-h5', layers, sha256: await sha256File(file), layerNames };
 }
