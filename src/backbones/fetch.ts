@@ -2,11 +2,15 @@ import { createHash } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fetchAssets, type AssetFile } from '../data/assets.js';
+import { fetchAssets, readManifest, type AssetFile } from '../data/assets.js';
+import { initBackend } from '../runtime/backend.js';
+import { writeJsonAtomic } from '../util/atomic.js';
 import { fileError, TlError } from '../util/errors.js';
 import { assetCacheDir, assetSubdir, findAsset } from './catalog.js';
-import { assetsFor, getBackbone, resolveWidth } from './index.js';
-import type { WeightsAsset, WeightsFileEntry } from './types.js';
+import { assetsFor, describeVariant, getBackbone, resolveWidth } from './index.js';
+import { matchWeights } from './weights-apply.js';
+import { readWeightsFile } from './weights-read.js';
+import type { InputShape, WeightsAsset, WeightsFileEntry } from './types.js';
 
 export type WeightsVerification = 'sha256' | 'md5' | 'none';
 
@@ -54,6 +58,8 @@ async function md5File(file: string): Promise<string> {
  */
 interface SourceFolder {
   dir: string;
+  /** Whether `dir` is a temporary folder holding a link to the user's file under the catalog name. */
+  standIn: boolean;
   /** Error messages should name the user's file, not its stand-in. */
   userPath: (message: string) => string;
   cleanup: () => Promise<void>;
@@ -63,7 +69,7 @@ async function sourceFolder(asset: WeightsAsset, from: string): Promise<SourceFo
   const stat = await fs.stat(from).catch(() => {
     throw fileError(from, 'not found', 'pass the downloaded weights file or the folder holding the files to --from');
   });
-  if (stat.isDirectory()) return { dir: from, userPath: (m) => m, cleanup: async () => {} };
+  if (stat.isDirectory()) return { dir: from, standIn: false, userPath: (m) => m, cleanup: async () => {} };
   if (asset.files.length !== 1) {
     throw fileError(from, `is a file, but ${asset.id} has ${asset.files.length} files`, 'pass the folder that holds model.json and its shards');
   }
@@ -72,6 +78,7 @@ async function sourceFolder(asset: WeightsAsset, from: string): Promise<SourceFo
   await fs.symlink(path.resolve(from), standIn);
   return {
     dir,
+    standIn: true,
     userPath: (m) => m.split(standIn).join(from).split(dir).join(path.dirname(from)),
     cleanup: () => fs.rm(dir, { recursive: true, force: true }),
   };
@@ -93,6 +100,42 @@ async function checkMd5(asset: WeightsAsset, entry: WeightsFileEntry, source: st
   return 'md5';
 }
 
+/** Whether some file of the asset has no published checksum at all: only opening it can tell whether it is right. */
+function needsOpening(asset: WeightsAsset): boolean {
+  return asset.files.some((f) => f.sha256 === null && !f.md5);
+}
+
+/**
+ * Open the weights at `from` (the file, or the asset's first file in that folder) and match every
+ * layer name and shape against the asset's architecture and width: a truncated, random or
+ * other-width file fails here with one line naming it, before anything is stored.
+ */
+async function requireFittingWeights(asset: WeightsAsset, from: string): Promise<void> {
+  const weightsPath = (await fs.stat(from)).isDirectory() ? path.join(from, asset.files[0]!.name) : from;
+  if (!(await fs.stat(weightsPath).catch(() => undefined))) return; // fetchAssets names what is missing
+  const spec = getBackbone(asset.backbone);
+  const file = await readWeightsFile(weightsPath);
+  await initBackend();
+  const size = asset.includeTop ? spec.topInputSize : spec.defaultInputShape[0];
+  const inputShape: InputShape = [size, size, 3];
+  const model = spec.build({ inputShape, includeTop: asset.includeTop, alpha: asset.alpha, ...spec.buildOptionsFor?.(file.layerNames) });
+  try {
+    matchWeights(model, file, { autoNamedLayerBases: spec.autoNamedLayerBases, fitsWhat: describeVariant(spec, asset.alpha) });
+  } finally {
+    model.dispose();
+  }
+}
+
+/** Kept by src/data/assets.ts in each cache sub-folder. */
+const MANIFEST_FILE = 'tl-manifest.json';
+
+/** The manifest names the temporary stand-in of a renamed `--from` file: record the user's file instead. */
+async function recordSource(asset: WeightsAsset, names: readonly string[], source: string): Promise<void> {
+  const manifest = await readManifest(assetSubdir(asset.id));
+  for (const name of names) if (manifest[name]) manifest[name].source = source;
+  await writeJsonAtomic(path.join(assetCacheDir(asset.id), MANIFEST_FILE), manifest);
+}
+
 /** Download (or import with `from`) one weights asset into the cache, verifying every file. */
 export async function fetchBackboneWeights(
   nameOrId: string,
@@ -100,6 +143,7 @@ export async function fetchBackboneWeights(
 ): Promise<FetchBackboneResult> {
   const asset = resolveAsset(nameOrId, opts.alpha);
   const source = opts.from ? await sourceFolder(asset, opts.from) : undefined;
+  if (opts.from && needsOpening(asset)) await requireFittingWeights(asset, opts.from);
   try {
     const result = await fetchAssets(assetSubdir(asset.id), asset.files.map(toAssetFile), {
       from: source?.dir,
@@ -110,6 +154,7 @@ export async function fetchBackboneWeights(
       const shown = result.missing.slice(0, 3).join(', ') + (result.missing.length > 3 ? `, ... (${result.missing.length} in all)` : '');
       throw fileError(opts.from!, `is missing ${shown} of ${asset.id}`, 'put every file of the asset in that folder');
     }
+    if (source?.standIn && result.added.length > 0) await recordSource(asset, result.added.map((a) => a.name), path.resolve(opts.from!));
     const files: FetchedFile[] = [];
     for (const entry of asset.files) {
       const added = result.added.find((a) => a.name === entry.name);

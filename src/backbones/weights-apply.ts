@@ -35,20 +35,21 @@ function shapeText(shape: readonly (number | null)[]): string {
   return `[${shape.join(',')}]`;
 }
 
+export interface WeightsFitOptions {
+  autoNamedLayerBases?: readonly string[];
+  /** What the file should hold, for the error message: `mobilenet alpha 0.5`. */
+  fitsWhat: string;
+}
+
 /**
- * Every weight of `model` must be in `file` with the same shape; extra layers in the file (a
- * classifier top, a user head) are ignored. Checks everything before assigning anything, so a
- * mismatch leaves the model untouched.
+ * The stored values for every weight of `model`, layer by layer; throws one line naming the first
+ * weight that is missing or has another shape. Extra layers in the file (a classifier top, a
+ * user head) are ignored.
  */
-export function assignWeights(
-  model: tf.LayersModel,
-  file: WeightsFile,
-  opts: { autoNamedLayerBases?: readonly string[]; fitsWhat: string },
-): void {
+export function matchWeights(model: tf.LayersModel, file: WeightsFile, opts: WeightsFitOptions): { layer: tf.layers.Layer; values: StoredWeight[] }[] {
   const withWeights = model.layers.filter((l) => l.weights.length > 0);
   const mapping = layerNameMapping(withWeights.map((l) => l.name), [...file.layers.keys()], opts.autoNamedLayerBases);
-  const plan: { layer: tf.layers.Layer; values: StoredWeight[] }[] = [];
-  for (const layer of withWeights) {
+  return withWeights.map((layer) => {
     const stored = file.layers.get(mapping.get(layer.name)!);
     const values = layer.weights.map((w) => {
       const weightName = weightBaseName(w.originalName);
@@ -61,9 +62,16 @@ export function assignWeights(
       }
       return found;
     });
-    plan.push({ layer, values });
-  }
-  for (const { layer, values } of plan) {
+    return { layer, values };
+  });
+}
+
+/**
+ * Every weight of `model` must be in `file` with the same shape (see matchWeights). Checks
+ * everything before assigning anything, so a mismatch leaves the model untouched.
+ */
+export function assignWeights(model: tf.LayersModel, file: WeightsFile, opts: WeightsFitOptions): void {
+  for (const { layer, values } of matchWeights(model, file, opts)) {
     const tensors = values.map((v) => tf.tensor(v.values, v.shape, 'float32'));
     layer.setWeights(tensors);
     tf.dispose(tensors);
