@@ -15,7 +15,7 @@ import { reportOrWarn } from '../reporting/report.js';
 import { writeRunFiles, fitSummary, defaultRunDir, requireNewRunDir } from './run-writer.js';
 import { evaluateModel, type ScoredSample } from './metrics.js';
 import { openRun } from './predict.js';
-import { runInference } from './run-engine.js';
+import { evaluateOnEngine, runInference } from './run-engine.js';
 
 export interface CustomTrainOptions {
   dataset: string;
@@ -163,12 +163,13 @@ async function trainInto(work: string, out: string, opts: ResolvedOptions): Prom
     label: `${opts.model} epoch`,
   });
 
-  const { evaluation, samples } = await evaluateModel(model, byteImageSource(data.test, allRows(data.test.count), scaling), data.classNames);
+  const { evaluation, samples, engine } = await evaluateOnEngine(model, byteImageSource(data.test, allRows(data.test.count), scaling), data.classNames);
 
   const metrics: RunMetrics = {
     test: evaluation,
     trainSeconds: result.seconds,
     backend,
+    engine,
     dataset: datasetInfo(data, train.length, val.length, opts),
     ...fitSummary(result),
   };

@@ -9,7 +9,7 @@ import { initBackend } from '../runtime/backend.js';
 import { seedEverything } from '../runtime/seed.js';
 import { fileError, TlError } from '../util/errors.js';
 import { fit } from './loop.js';
-import { evaluateModel } from './metrics.js';
+import { evaluateOnEngine } from './run-engine.js';
 import { datasetInfo, filePredictions } from './transfer.js';
 import { writeRun, fitSummary, requireNewRunDir } from './run-writer.js';
 
@@ -108,13 +108,14 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
     label: 'finetune epoch',
   });
   const test = new ImageBatchSource(data.test, inputShape, preprocessing, skipped);
-  const { evaluation, samples } = await evaluateModel(model, test, labels, batchSize);
+  const { evaluation, samples, engine } = await evaluateOnEngine(model, test, labels, batchSize);
   const testUsed = data.test.filter((s) => !skipped.has(s.file));
 
   const metrics: RunMetrics = {
     test: evaluation,
     trainSeconds: result.seconds,
     backend,
+    engine,
     dataset: datasetInfo(
       data,
       { train: data.train.filter((s) => !skipped.has(s.file)).length, val: val ? data.val.filter((s) => !skipped.has(s.file)).length : 0, test: testUsed.length },

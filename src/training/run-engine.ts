@@ -1,8 +1,10 @@
 import path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
-import { RUN_FILES, type ExportRecord, type PreprocessingConfig, type RunConfig } from '../artifacts/run.js';
-import { chooseEngine, engineForModel, onnxEngine, tfjsEngine, type InferenceEngine } from '../runtime/engine.js';
+import { RUN_FILES, type Evaluation, type ExportRecord, type PreprocessingConfig, type RunConfig } from '../artifacts/run.js';
+import { chooseEngine, engineForModel, onnxEngine, tfjsEngine, type EngineName, type InferenceEngine } from '../runtime/engine.js';
 import { exists } from '../util/atomic.js';
+import type { BatchSource } from './loop.js';
+import { evaluateModel, type ScoredSample } from './metrics.js';
 
 /** A saved run ready for inference: the engine, and the preprocessing its input still needs. */
 export interface RunInference {
@@ -29,4 +31,22 @@ export async function runInference(run: { dir: string; config: RunConfig; model:
     return { engine: await onnxEngine(onnxFile, config.inputShape), preprocessing: baked ? { mode: 'none' } : config.preprocessing };
   }
   return { engine: await engineForModel(model), preprocessing: config.preprocessing };
+}
+
+/**
+ * Test predictions of a freshly trained model on the chosen engine (the same one `tl evaluate`
+ * will use on the saved run, so the report and a later evaluation agree).
+ */
+export async function evaluateOnEngine(
+  model: tf.LayersModel,
+  source: BatchSource,
+  classNames: string[],
+  batchSize?: number,
+): Promise<{ evaluation: Evaluation; samples: ScoredSample[]; engine: EngineName }> {
+  const engine = await engineForModel(model);
+  try {
+    return { ...(await evaluateModel(engine, source, classNames, batchSize)), engine: engine.name };
+  } finally {
+    await engine.dispose();
+  }
 }

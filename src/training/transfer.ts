@@ -11,7 +11,8 @@ import { TlError } from '../util/errors.js';
 import { cachedFeatureSource, extractFeatures, FeatureCache, type ExtractionResult } from './feature-cache.js';
 import { fit } from './loop.js';
 import { writeRun, fitSummary, defaultRunDir, requireNewRunDir } from './run-writer.js';
-import { evaluateModel, type ScoredSample } from './metrics.js';
+import type { ScoredSample } from './metrics.js';
+import { evaluateOnEngine } from './run-engine.js';
 
 export interface TransferTrainOptions {
   dataDir: string;
@@ -142,7 +143,7 @@ export async function trainTransfer(opts: TransferTrainOptions): Promise<Transfe
     label: 'head epoch',
   });
   const test = cachedFeatureSource(data.test, extraction.hashes, cache);
-  const { evaluation, samples } = await evaluateModel(head, test, data.classNames);
+  const { evaluation, samples } = await evaluateOnEngine(head, test, data.classNames);
 
   const metrics: RunMetrics = {
     test: evaluation,
