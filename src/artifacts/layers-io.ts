@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { fileError } from '../util/errors.js';
+import { fileError, TlError } from '../util/errors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 
 type ModelJson = {
@@ -93,9 +93,24 @@ export function fileSaver(dir: string): tf.io.IOHandler {
   };
 }
 
+/** The gist of a tfjs loading error: its first line, without tfjs' list of possible causes. */
+function loadFailureReason(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return message.split('\n')[0]!.replace(/\. This may be due to .*$/, '').trim();
+}
+
+/**
+ * Load a layers model; a model.json tfjs cannot build (an unknown layer class, a weight whose
+ * manifest shape or name no longer fits its layer) fails with one line naming the file.
+ */
 export async function loadLayersModelFromDir(dirOrModelJson: string): Promise<tf.LayersModel> {
   const modelJson = dirOrModelJson.endsWith('.json') ? dirOrModelJson : path.join(dirOrModelJson, 'model.json');
-  return tf.loadLayersModel(fileLoader(modelJson));
+  try {
+    return await tf.loadLayersModel(fileLoader(modelJson));
+  } catch (err) {
+    if (err instanceof TlError) throw err;
+    throw fileError(modelJson, `cannot be loaded as a TensorFlow.js layers model (${loadFailureReason(err)})`, 'the model files are damaged; restore them or train again');
+  }
 }
 
 export async function saveLayersModelToDir(model: tf.LayersModel, dir: string): Promise<void> {

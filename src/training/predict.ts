@@ -27,11 +27,22 @@ export interface LoadedRun {
 export async function openRun(dir: string): Promise<LoadedRun> {
   const run = await RunDir.open(dir);
   const [config, labels] = await Promise.all([run.config(), run.labels()]);
+  const damaged = (file: string, problem: string) => fileError(file, problem, 'the run is damaged; train it again');
+  if (!Array.isArray(labels) || !labels.every((l) => typeof l === 'string')) throw damaged(run.file('labels'), 'is not a list of class names');
   await initBackend();
   const model = await loadLayersModelFromDir(run.dir);
   const units = model.outputs[0]!.shape[model.outputs[0]!.shape.length - 1];
-  if (units !== labels.length) {
-    throw fileError(run.file('labels'), `lists ${labels.length} classes but the model has ${units} outputs`, 'the run is damaged; train it again');
+  const modelInput = model.inputs[0]!.shape.slice(1);
+  const shape = config.inputShape as unknown;
+  const mismatch =
+    units !== labels.length
+      ? damaged(run.file('labels'), `lists ${labels.length} classes but the model has ${units} outputs`)
+      : !Array.isArray(shape) || shape.length !== modelInput.length || modelInput.some((d, i) => d !== null && d !== shape[i])
+        ? damaged(run.file('config'), `inputShape ${JSON.stringify(shape)} does not match the model's input [${modelInput.join(',')}]`)
+        : undefined;
+  if (mismatch) {
+    model.dispose();
+    throw mismatch;
   }
   return { dir: run.dir, config, labels, model };
 }
