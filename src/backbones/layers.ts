@@ -28,7 +28,14 @@ export function batchNorm(name: string): tf.layers.Layer {
   return tf.layers.batchNormalization({ axis: -1, name });
 }
 
-/** Refuses inputs the architecture cannot take, as Keras' obtain_input_shape does. */
+/**
+ * The largest input side tl builds a backbone for. The ImageNet weights were trained at 224-299
+ * px; at 4x that their filters see texture, not objects, and one VGG16 image at 1024x1024 already
+ * needs 256 MB for its first feature map. A larger `--size` is refused before any image is decoded.
+ */
+export const MAX_INPUT_SIZE = 1024;
+
+/** Refuses inputs the architecture cannot take, as Keras' obtain_input_shape does, and inputs above MAX_INPUT_SIZE. */
 export function checkInputShape(
   backbone: string,
   opts: BuildOptions,
@@ -38,7 +45,10 @@ export function checkInputShape(
   const [h, w, c] = opts.inputShape;
   if (c !== 3) throw new TlError(`${backbone}: input must have 3 channels, got ${c}`);
   if (h < minSize || w < minSize) {
-    throw new TlError(`${backbone}: input ${h}x${w} is smaller than the minimum ${minSize}x${minSize}; use a larger --input-size`);
+    throw new TlError(`${backbone}: input ${h}x${w} is smaller than the minimum ${minSize}x${minSize}; use a larger --size`);
+  }
+  if (h > MAX_INPUT_SIZE || w > MAX_INPUT_SIZE) {
+    throw new TlError(`${backbone}: input ${h}x${w} is larger than the maximum ${MAX_INPUT_SIZE}x${MAX_INPUT_SIZE}; use --size ${MAX_INPUT_SIZE} or less (the ImageNet weights were trained at 224-299 px)`);
   }
   if (opts.includeTop && (h !== topSize || w !== topSize)) {
     throw new TlError(`${backbone}: the classifier top needs a ${topSize}x${topSize} input, got ${h}x${w}; drop the top or resize`);
