@@ -6,7 +6,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { TlError, fileError } from '../util/errors.js';
 import { exists, tempSibling, writeJsonAtomic } from '../util/atomic.js';
 import { sha256File } from '../util/hash.js';
-import { tlHome } from '../util/paths.js';
+import { tlHome, writableCacheDir } from '../util/paths.js';
 import { createProgress } from '../reporting/progress.js';
 import { extractZipEntries } from './zip.js';
 
@@ -153,8 +153,7 @@ async function removeOtherForm(subdir: string, file: AssetFile, storedAs: string
  * (what is there is imported, the rest reported missing), else from the files' URLs.
  */
 export async function fetchAssets(subdir: string, files: AssetFile[], opts: FetchOptions = {}): Promise<FetchResult> {
-  const dir = assetDir(subdir);
-  await fs.mkdir(dir, { recursive: true });
+  const dir = await writableCacheDir(assetDir(subdir));
   const result: FetchResult = { dir, added: [], alreadyCached: [], missing: [] };
   const todo: AssetFile[] = [];
   for (const file of files) {

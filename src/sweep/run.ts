@@ -17,6 +17,8 @@ export interface SweepOptions {
   log?: (line: string) => void;
   /** Render PNG plots (default true). */
   plots?: boolean;
+  /** Interrupts the configuration that is training; the sweep stops after it. */
+  signal?: AbortSignal;
 }
 
 export interface SweepSummary {
@@ -77,7 +79,7 @@ async function setAsideInterrupted(runDir: string): Promise<void> {
  * One configuration: read back when its run directory holds a finished run's metrics.json, else
  * train it. A failure becomes a 'failed' row with a one-line reason; it never stops the sweep.
  */
-async function runConfig(config: SweepConfig, out: string, trainer: SweepTrainer, commandLine: string): Promise<SweepResult> {
+async function runConfig(config: SweepConfig, out: string, trainer: SweepTrainer, commandLine: string, signal?: AbortSignal): Promise<SweepResult> {
   const runDir = configRunDir(out, config);
   const run = new RunDir(runDir);
   try {
@@ -88,7 +90,9 @@ async function runConfig(config: SweepConfig, out: string, trainer: SweepTrainer
     } else if (await exists(runDir)) {
       throw new Error(`${runDir} exists without metrics.json (an unfinished run); delete it to train this configuration again`);
     }
-    const result = await trainer(config.command, config.options, runDir, commandLine);
+    // A configuration killed mid-training left its checkpoint in RUN.partial: continue it.
+    const resume = await exists(`${runDir}.partial`);
+    const result = await trainer(config.command, config.options, runDir, commandLine, { resume, signal });
     return await finishedResult(config, result.runDir, result.metrics, result.metrics.interrupted ? 'interrupted' : 'trained');
   } catch (err) {
     return { id: config.id, status: 'failed', params: config.params, runDir, error: firstLine(err) };
@@ -132,7 +136,7 @@ export async function runSweepSpec(spec: SweepSpec, out: string, opts: SweepOpti
   for (const [i, config] of configs.entries()) {
     const described = Object.entries(config.params).map(([k, v]) => `${k}=${formatParam(v)}`).join(' ');
     const commandLine = `tl sweep ${spec.name} [${described}]`;
-    const result = await runConfig(config, out, trainer, commandLine);
+    const result = await runConfig(config, out, trainer, commandLine, opts.signal);
     results.push(result);
     const outcome = result.status === 'failed' ? `FAILED: ${result.error}` : `test acc ${(result.testAccuracy! * 100).toFixed(2)}% (${result.status})`;
     log(`[${i + 1}/${configs.length}] ${described}: ${outcome}`);

@@ -8,9 +8,15 @@ import type { Options, SweepCommand } from './spec.js';
  * Trains one configuration into `runDir` (which must not exist yet) and returns its metrics.
  * The sweep engine takes any function of this shape, so tests can count calls and inject failures.
  */
-export type SweepTrainer = (command: SweepCommand, options: Options, runDir: string, commandLine: string) => Promise<{ runDir: string; metrics: RunMetrics }>;
+/** How one configuration runs: `resume` continues its unfinished run, `signal` interrupts it. */
+export interface TrainerControl {
+  resume?: boolean;
+  signal?: AbortSignal;
+}
 
-type Sweepable<T> = Exclude<keyof T, 'out' | 'command' | 'mlp' | 'cnn'> & string;
+export type SweepTrainer = (command: SweepCommand, options: Options, runDir: string, commandLine: string, control?: TrainerControl) => Promise<{ runDir: string; metrics: RunMetrics }>;
+
+type Sweepable<T> = Exclude<keyof T, 'out' | 'command' | 'mlp' | 'cnn' | 'resume' | 'signal'> & string;
 
 /** Spec keys `tl custom train` understands; `satisfies` keeps the list true to CustomTrainOptions. */
 const CUSTOM_KEYS = [
@@ -32,11 +38,11 @@ export function allowedKeys(command: SweepCommand): readonly string[] {
  * stay decoded in memory between configurations). Loaded on first use, so `tl sweep --help`
  * does not pull in tfjs.
  */
-export const defaultTrainer: SweepTrainer = async (command, options, runDir, commandLine) => {
+export const defaultTrainer: SweepTrainer = async (command, options, runDir, commandLine, control = {}) => {
   if (command === 'train') {
     const { trainTransfer } = await import('../training/transfer.js');
-    return trainTransfer({ ...(options as unknown as TransferTrainOptions), out: runDir, command: commandLine });
+    return trainTransfer({ ...(options as unknown as TransferTrainOptions), ...control, out: runDir, command: commandLine });
   }
   const { trainCustom } = await import('../training/custom.js');
-  return trainCustom({ ...(options as unknown as CustomTrainOptions), out: runDir, command: commandLine });
+  return trainCustom({ ...(options as unknown as CustomTrainOptions), ...control, out: runDir, command: commandLine });
 };

@@ -1,4 +1,3 @@
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { loadDataset, stratifiedSplit, type LoadedDataset } from '../data/datasets.js';
 import { catalogEntry } from '../data/catalog.js';
@@ -7,12 +6,12 @@ import { buildCustomModel, type CustomModelName, type MlpOptions, type CnnOption
 import { initBackend } from '../runtime/backend.js';
 import { seedEverything } from '../runtime/seed.js';
 import { requireRunKind, type DatasetInfo, type PredictionRecord, type RunConfig, type RunMetrics } from '../artifacts/run.js';
-import { exists } from '../util/atomic.js';
 import { Rng } from '../util/rng.js';
-import { fileError, TlError } from '../util/errors.js';
+import { TlError } from '../util/errors.js';
 import { fit } from './loop.js';
-import { reportOrWarn } from '../reporting/report.js';
-import { writeRunFiles, fitSummary, defaultRunDir, requireNewRunDir } from './run-writer.js';
+import { runFingerprint } from './checkpoint.js';
+import type { RunWorkspace } from '../artifacts/workspace.js';
+import { buildRun, fitSummary, defaultRunDir, type TrainedRun } from './run-writer.js';
 import { evaluateModel, type ScoredSample } from './metrics.js';
 import { openRun } from './predict.js';
 import { evaluateOnEngine, runInference } from './run-engine.js';
@@ -38,6 +37,10 @@ export interface CustomTrainOptions {
   mlp?: Partial<MlpOptions>;
   cnn?: Partial<CnnOptions>;
   out?: string;
+  /** Continue the unfinished run in `OUT.partial` from its last checkpoint. */
+  resume?: boolean;
+  /** Aborting stops training after the current batch; the run is written marked interrupted. */
+  signal?: AbortSignal;
   command?: string;
 }
 
@@ -54,19 +57,6 @@ const DEFAULT_BATCH: Record<CustomModelName, number> = {
   mlp: 256,
   cnn: 64,
 };
-
-/** Refuse to clobber a run and find out now, not after an hour of training, if --out is unwritable. */
-async function prepareWorkDir(out: string): Promise<string> {
-  await requireNewRunDir(out);
-  const work = `${out}.partial`;
-  try {
-    await fs.rm(work, { recursive: true, force: true });
-    await fs.mkdir(work, { recursive: true });
-  } catch (err) {
-    throw fileError(out, `cannot be written (${(err as NodeJS.ErrnoException).code ?? 'error'})`, 'choose a writable --out');
-  }
-  return work;
-}
 
 /**
  * Seeded, stratified subset of exactly `limit` rows. Stratification rounds each class's share, so
@@ -127,19 +117,13 @@ export async function trainCustom(opts: CustomTrainOptions): Promise<CustomTrain
 
   const out = path.resolve(opts.out ?? defaultRunDir(opts.dataset, opts.model));
   catalogEntry(opts.dataset); // an unknown name fails here, before anything is created
-  const work = await prepareWorkDir(out);
-  try {
-    return await trainInto(work, out, { ...opts, seed, epochs, batchSize, lr, valSplit, patience, lrPatience, normalize });
-  } catch (err) {
-    // Keep the work dir only if it holds a checkpoint worth resuming from.
-    if (!(await exists(path.join(work, 'checkpoint')))) await fs.rm(work, { recursive: true, force: true });
-    throw err;
-  }
+  const resolved = { ...opts, seed, epochs, batchSize, lr, valSplit, patience, lrPatience, normalize };
+  return buildRun(out, { resume: opts.resume }, (ws) => trainInto(ws, resolved));
 }
 
 type ResolvedOptions = CustomTrainOptions & Required<Pick<CustomTrainOptions, 'seed' | 'epochs' | 'batchSize' | 'lr' | 'valSplit' | 'patience' | 'lrPatience' | 'normalize'>>;
 
-async function trainInto(work: string, out: string, opts: ResolvedOptions): Promise<CustomTrainResult> {
+async function trainInto(ws: RunWorkspace, opts: ResolvedOptions): Promise<TrainedRun<CustomTrainResult>> {
   const { seed, epochs, batchSize, lr, valSplit, patience, lrPatience, normalize } = opts;
   const backend = await initBackend();
   const data = await loadDataset(opts.dataset, { resplit: opts.resplit, seed });
@@ -149,6 +133,20 @@ async function trainInto(work: string, out: string, opts: ResolvedOptions): Prom
   const { train, val } = splitTrainVal(data, valSplit, seed, opts.trainLimit);
   const inputShape: [number, number, number] = [data.train.height, data.train.width, 1];
   const model = buildCustomModel({ model: opts.model, mlp: opts.mlp, cnn: opts.cnn }, inputShape, data.classNames.length);
+  const hyperparameters = {
+    epochs,
+    batchSize,
+    lr,
+    optimizer: 'adam',
+    valSplit,
+    patience,
+    lrPatience,
+    normalize,
+    ...(opts.resplit ? { resplit: opts.resplit } : {}),
+    ...(opts.trainLimit ? { trainLimit: opts.trainLimit } : {}),
+    ...(opts.mlp ? { mlp: opts.mlp } : {}),
+    ...(opts.cnn ? { cnn: opts.cnn } : {}),
+  };
 
   const result = await fit(model, byteImageSource(data.train, train, scaling), {
     epochs,
@@ -158,7 +156,9 @@ async function trainInto(work: string, out: string, opts: ResolvedOptions): Prom
     validation: val.length ? byteImageSource(data.train, val, scaling) : undefined,
     earlyStopping: patience > 0 && val.length ? { patience, monitor: 'val_loss' } : undefined,
     reduceLrOnPlateau: lrPatience > 0 ? { factor: 0.5, patience: lrPatience, minLr: lr / 64 } : undefined,
-    checkpointDir: path.join(work, 'checkpoint'),
+    checkpoint: { dir: ws.checkpointDir, fingerprint: runFingerprint({ dataset: data.name, model: opts.model, seed }, hyperparameters) },
+    resume: ws.resuming,
+    signal: opts.signal,
     phase: 'train',
     label: `${opts.model} epoch`,
   });
@@ -179,38 +179,17 @@ async function trainInto(work: string, out: string, opts: ResolvedOptions): Prom
     model: opts.model,
     inputShape,
     preprocessing: { mode: 'scale', scale: scaling.scale, offset: 0, grayscale: true, invertLightBackground: true },
-    hyperparameters: {
-      epochs,
-      batchSize,
-      lr,
-      optimizer: 'adam',
-      valSplit,
-      patience,
-      lrPatience,
-      normalize,
-      ...(opts.resplit ? { resplit: opts.resplit } : {}),
-      ...(opts.trainLimit ? { trainLimit: opts.trainLimit } : {}),
-      ...(opts.mlp ? { mlp: opts.mlp } : {}),
-      ...(opts.cnn ? { cnn: opts.cnn } : {}),
-      parameters: model.countParams(),
-    },
+    hyperparameters: { ...hyperparameters, parameters: model.countParams() },
     seed,
     dataset: { name: data.name },
     command: opts.command ?? 'tl custom train',
   };
 
-  await writeRunFiles(work, model, {
-    config,
-    labels: data.classNames,
-    history: result.history,
-    metrics,
-    predictions: predictionRecords(data, samples),
-  });
-  await fs.rm(path.join(work, 'checkpoint'), { recursive: true, force: true });
-  await fs.rename(work, out);
-  model.dispose();
-  await reportOrWarn(out);
-  return { runDir: out, metrics };
+  return {
+    model,
+    contents: { config, labels: data.classNames, history: result.history, metrics, predictions: predictionRecords(data, samples) },
+    value: { runDir: ws.out, metrics },
+  };
 }
 
 /** Re-score a custom run on its dataset's test split (rebuilt from run.json: same resplit and seed). */

@@ -2,9 +2,9 @@ import * as tf from '@tensorflow/tfjs';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { PreprocessingConfig } from '../artifacts/run.js';
-import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
+import { removeStaleTemps, writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { sha256, sha256File } from '../util/hash.js';
-import { tlHome } from '../util/paths.js';
+import { tlHome, writableCacheDir } from '../util/paths.js';
 import { Rng } from '../util/rng.js';
 import { decodeSamples, mapLimit, DECODE_CONCURRENCY, type ImageSample } from '../data/image-folder.js';
 import { imagesToArray } from '../data/preprocess.js';
@@ -36,6 +36,12 @@ export interface FeatureKey {
   engine: EngineName;
 }
 
+/** Temp files of features whose writer was killed: they are never read, so they would only pile up. */
+async function removeStaleShardTemps(dir: string): Promise<void> {
+  const shards = await fs.readdir(dir, { withFileTypes: true }).catch(() => []);
+  for (const shard of shards) if (shard.isDirectory()) await removeStaleTemps(path.join(dir, shard.name));
+}
+
 export class FeatureCache {
   private constructor(
     readonly dir: string,
@@ -45,7 +51,8 @@ export class FeatureCache {
   /** The cache folder for `key`, whose features have `featureShape` (per image). */
   static async open(key: FeatureKey, featureShape: number[], root = path.join(tlHome(), 'features')): Promise<FeatureCache> {
     const id = sha256(JSON.stringify(key)).slice(0, 32);
-    const dir = path.join(root, id);
+    const dir = await writableCacheDir(path.join(root, id));
+    await removeStaleShardTemps(dir);
     const keyFile = path.join(dir, 'key.json');
     const existing = await fs.readFile(keyFile, 'utf8').then((t) => JSON.parse(t) as { featureShape: number[] }, () => undefined);
     if (!existing || JSON.stringify(existing.featureShape) !== JSON.stringify(featureShape)) {

@@ -1,5 +1,4 @@
 import * as tf from '@tensorflow/tfjs';
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { RunDir, requireRunKind, type RunConfig, type RunMetrics } from '../artifacts/run.js';
 import { loadLayersModelFromDir } from '../artifacts/layers-io.js';
@@ -9,9 +8,11 @@ import { initBackend } from '../runtime/backend.js';
 import { seedEverything } from '../runtime/seed.js';
 import { fileError, TlError } from '../util/errors.js';
 import { fit } from './loop.js';
+import { runFingerprint } from './checkpoint.js';
 import { evaluateOnEngine } from './run-engine.js';
 import { datasetInfo, filePredictions } from './transfer.js';
-import { writeRun, fitSummary, requireNewRunDir } from './run-writer.js';
+import type { RunWorkspace } from '../artifacts/workspace.js';
+import { buildRun, fitSummary, type TrainedRun } from './run-writer.js';
 
 export interface FinetuneOptions {
   /** The transfer (or earlier finetune) run to start from. */
@@ -24,6 +25,10 @@ export interface FinetuneOptions {
   epochs?: number;
   batchSize?: number;
   out?: string;
+  /** Continue the unfinished run in `OUT.partial` from its last checkpoint. */
+  resume?: boolean;
+  /** Aborting stops training after the current batch; the run is written marked interrupted. */
+  signal?: AbortSignal;
   command?: string;
 }
 
@@ -72,7 +77,16 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
   const { run: parent, config: parentConfig } = await parentRun(opts.run);
   const out = opts.out ? path.resolve(opts.out) : `${parent.dir}-finetune`;
   if (out === parent.dir) throw fileError(out, 'is the parent run', 'fine-tuning writes a new run; pass another --out');
-  await requireNewRunDir(out);
+  return buildRun(out, { resume: opts.resume }, (ws) => finetuneInto(ws, opts, parent, parentConfig, { lr, epochs, which }));
+}
+
+async function finetuneInto(
+  ws: RunWorkspace,
+  opts: FinetuneOptions,
+  parent: RunDir,
+  parentConfig: RunConfig,
+  { lr, epochs, which }: { lr: number; epochs: number; which: 'all' | number },
+): Promise<TrainedRun<FinetuneResult>> {
   const dataDir = opts.dataDir ?? parentConfig.dataset.source;
   if (!dataDir) throw fileError(parent.file('config'), 'names no dataset folder', 'pass DATA_DIR');
   const hp = parentConfig.hyperparameters as { batchSize?: number; valSplit?: number };
@@ -94,7 +108,7 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
   const { inputShape, preprocessing } = parentConfig;
   const train = new ImageBatchSource(data.train, inputShape, preprocessing, skipped);
   const val = data.val.length ? new ImageBatchSource(data.val, inputShape, preprocessing, skipped) : undefined;
-  const checkpointDir = `${out}.checkpoint`;
+  const finetuneHyperparameters = { epochs, lr, batchSize, unfreeze: which, unfrozenLayers: unfrozen, batchNorm: 'inference' };
   const result = await fit(model, train, {
     epochs,
     batchSize,
@@ -104,7 +118,9 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
     phase: 'finetune',
     epochOffset: parentHistory.length ? parentHistory[parentHistory.length - 1]!.epoch : 0,
     batchNorm: 'inference',
-    checkpointDir,
+    checkpoint: { dir: ws.checkpointDir, fingerprint: runFingerprint({ parent: parent.dir, data: data.root }, finetuneHyperparameters) },
+    resume: ws.resuming,
+    signal: opts.signal,
     label: 'finetune epoch',
   });
   const test = new ImageBatchSource(data.test, inputShape, preprocessing, skipped);
@@ -128,19 +144,14 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
     ...parentConfig,
     kind: 'finetune',
     createdAt: new Date().toISOString(),
-    hyperparameters: { ...parentConfig.hyperparameters, finetune: { epochs, lr, batchSize, unfreeze: which, unfrozenLayers: unfrozen, batchNorm: 'inference' } },
+    hyperparameters: { ...parentConfig.hyperparameters, finetune: finetuneHyperparameters },
     parent: parent.dir,
     dataset: { name: parentConfig.dataset.name, source: data.root },
     command: opts.command ?? 'tl finetune',
   };
-  await writeRun(out, model, {
-    config,
-    labels,
-    history: [...parentHistory, ...result.history],
-    metrics,
-    predictions: filePredictions(testUsed, samples),
-  });
-  await fs.rm(checkpointDir, { recursive: true, force: true });
-  model.dispose();
-  return { runDir: out, metrics };
+  return {
+    model,
+    contents: { config, labels, history: [...parentHistory, ...result.history], metrics, predictions: filePredictions(testUsed, samples) },
+    value: { runDir: ws.out, metrics },
+  };
 }

@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import type { EpochRecord } from '../artifacts/run.js';
-import { saveLayersModelToDir } from '../artifacts/layers-io.js';
-import { writeDirAtomic } from '../util/atomic.js';
 import { createProgress, logEvent } from '../reporting/progress.js';
 import { adam, sparseCrossEntropy } from './optimizers.js';
 import { scoreSamples } from './metrics.js';
 import { withBatchNormInference, withFusedConvolutions } from './layer-patches.js';
+import { yieldToEventLoop } from '../util/event-loop.js';
+import { loadCheckpoint, saveCheckpoint, type Checkpoint, type LoopState } from './checkpoint.js';
 
 /** One mini-batch: x ready for the model, y the class indices (int32, [B]). The loop disposes both. */
 export interface Batch {
@@ -35,8 +35,15 @@ export interface FitOptions {
   validation?: BatchSource;
   /** Stop when `monitor` has not improved for `patience` epochs, and restore the best weights. */
   earlyStopping?: EarlyStopping;
-  /** Where the last good (best so far) model is kept while training runs. */
-  checkpointDir?: string;
+  /** Where the loop's state is saved after every epoch, for --resume. */
+  checkpoint?: Checkpoint;
+  /** Continue from `checkpoint` when it holds a saved state (a resumed run). */
+  resume?: boolean;
+  /**
+   * Stops training after the current batch: the best epoch so far is restored and the result is
+   * marked interrupted. The CLI aborts it on Ctrl-C; the library never touches process signals.
+   */
+  signal?: AbortSignal;
   phase?: EpochRecord['phase'];
   /** Epoch numbers continue from here (fine-tuning continues a transfer run's history). */
   epochOffset?: number;
@@ -75,30 +82,12 @@ function restore(model: tf.LayersModel, weights: tf.Tensor[]): void {
   model.setWeights(weights);
 }
 
-/** Stop after the current batch on the first Ctrl-C; a second one exits at once. */
-function interruptFlag(): { readonly stop: boolean; release(): void } {
-  let stop = false;
-  const onSigint = () => {
-    if (stop) process.exit(130);
-    stop = true;
-    process.stderr.write('\ninterrupted: finishing this batch and keeping the last good checkpoint (Ctrl-C again to quit now)\n');
-  };
-  process.on('SIGINT', onSigint);
-  return {
-    get stop() {
-      return stop;
-    },
-    release: () => process.off('SIGINT', onSigint),
-  };
-}
-
 async function trainEpoch(
   model: tf.LayersModel,
   optimizer: tf.Optimizer,
   source: BatchSource,
   opts: FitOptions,
   epoch: number,
-  interrupt: { readonly stop: boolean },
 ): Promise<{ loss: number; acc: number; seen: number; complete: boolean }> {
   const batchesTotal = Math.ceil(source.size / opts.batchSize);
   const progress = createProgress({ label: `${opts.label ?? 'epoch'} ${epoch}/${(opts.epochOffset ?? 0) + opts.epochs}`, total: batchesTotal, unit: 'batches' });
@@ -108,7 +97,8 @@ async function trainEpoch(
   let seen = 0;
   let complete = true;
   for await (const { x, y } of source.batches(opts.batchSize, opts.seed * 100003 + epoch)) {
-    if (interrupt.stop) {
+    await yieldToEventLoop();
+    if (opts.signal?.aborted) {
       tf.dispose([x, y]);
       complete = false;
       break;
@@ -138,27 +128,25 @@ function learningRate(optimizer: tf.Optimizer): number | undefined {
   return typeof lr === 'number' ? lr : undefined;
 }
 
-/** Keras's ReduceLROnPlateau on validation (else training) loss. */
-function lrScheduler(config: FitOptions['reduceLrOnPlateau']) {
-  let bestLoss = Infinity;
-  let wait = 0;
-  return {
-    observe(record: EpochRecord, optimizer: tf.Optimizer): void {
-      if (!config) return;
-      const loss = record.val_loss ?? record.loss;
-      if (loss < bestLoss) {
-        bestLoss = loss;
-        wait = 0;
-        return;
-      }
-      const lr = learningRate(optimizer);
-      if (++wait < config.patience || lr === undefined) return;
-      const next = Math.max(lr * config.factor, config.minLr ?? 0);
-      (optimizer as unknown as { learningRate: number }).learningRate = next;
-      wait = 0;
-      process.stderr.write(`learning rate ${lr.toExponential(2)} -> ${next.toExponential(2)} (validation loss did not improve)\n`);
-    },
-  };
+function setLearningRate(optimizer: tf.Optimizer, lr: number): void {
+  (optimizer as unknown as { learningRate: number }).learningRate = lr;
+}
+
+/** Keras's ReduceLROnPlateau on validation (else training) loss; `state` is kept in checkpoints. */
+function observePlateau(config: FitOptions['reduceLrOnPlateau'], state: LoopState['plateau'], record: EpochRecord, optimizer: tf.Optimizer): void {
+  if (!config) return;
+  const loss = record.val_loss ?? record.loss;
+  if (loss < state.bestLoss) {
+    state.bestLoss = loss;
+    state.wait = 0;
+    return;
+  }
+  const lr = learningRate(optimizer);
+  if (++state.wait < config.patience || lr === undefined) return;
+  const next = Math.max(lr * config.factor, config.minLr ?? 0);
+  setLearningRate(optimizer, next);
+  state.wait = 0;
+  process.stderr.write(`learning rate ${lr.toExponential(2)} -> ${next.toExponential(2)} (validation loss did not improve)\n`);
 }
 
 function improved(record: EpochRecord, best: EpochRecord | undefined, monitor: EarlyStopping['monitor']): boolean {
@@ -168,28 +156,42 @@ function improved(record: EpochRecord, best: EpochRecord | undefined, monitor: E
   return monitor === 'val_acc' ? value > bestValue : value < bestValue;
 }
 
+/** The loop's state before its first epoch, or where a checkpoint left it. */
+async function startingState(model: tf.LayersModel, optimizer: tf.Optimizer, opts: FitOptions): Promise<{ loop: LoopState; bestWeights?: tf.Tensor[] }> {
+  const fresh: LoopState = { epochsDone: 0, history: [], sinceBest: 0, plateau: { bestLoss: Infinity, wait: 0 }, lr: opts.lr };
+  const saved = opts.resume && opts.checkpoint ? await loadCheckpoint(opts.checkpoint, model, optimizer) : undefined;
+  if (!saved) return { loop: fresh };
+  // JSON has no Infinity: a plateau that has seen no loss yet comes back as null.
+  saved.loop.plateau.bestLoss ??= Infinity;
+  setLearningRate(optimizer, saved.loop.lr);
+  process.stderr.write(`resuming after epoch ${(opts.epochOffset ?? 0) + saved.loop.epochsDone} from ${opts.checkpoint!.dir}\n`);
+  return saved;
+}
+
 /**
  * Train `model` on `train`: seeded shuffles, per-epoch validation, early stopping with restore-best,
- * an atomic checkpoint of the best model so far after every epoch, and Ctrl-C that stops cleanly.
+ * an atomic checkpoint of the whole loop state after every epoch (for --resume), and an abort
+ * signal that stops after the current batch.
  * Only the model's trainable weights change (plus BN statistics when batchNorm is 'train').
  */
 export async function fit(model: tf.LayersModel, train: BatchSource, opts: FitOptions): Promise<FitResult> {
   const optimizer = opts.optimizer ?? adam(opts.lr);
   const monitor = opts.earlyStopping?.monitor ?? 'val_loss';
-  const history: EpochRecord[] = [];
-  const interrupt = interruptFlag();
   const started = Date.now();
-  let best: EpochRecord | undefined;
-  let bestWeights: tf.Tensor[] | undefined;
-  let sinceBest = 0;
+  const { loop, bestWeights: resumedBest } = await startingState(model, optimizer, opts);
+  let bestWeights = resumedBest;
   let stoppedEarly = false;
-  const plateau = lrScheduler(opts.reduceLrOnPlateau);
 
   const run = async () => {
-    for (let i = 1; i <= opts.epochs; i++) {
+    for (let i = loop.epochsDone + 1; i <= opts.epochs; i++) {
+      // A run killed after the checkpoint that ended it early has nothing left to train.
+      if (opts.earlyStopping && loop.sinceBest >= opts.earlyStopping.patience) {
+        stoppedEarly = true;
+        break;
+      }
       const epoch = (opts.epochOffset ?? 0) + i;
       const t0 = Date.now();
-      const result = await trainEpoch(model, optimizer, train, opts, epoch, interrupt);
+      const result = await trainEpoch(model, optimizer, train, opts, epoch);
       if (!result.complete) break;
       const val = opts.validation ? await evaluateLoss(model, opts.validation, Math.max(opts.batchSize, 256)) : undefined;
       const seconds = (Date.now() - t0) / 1000;
@@ -203,33 +205,30 @@ export async function fit(model: tf.LayersModel, train: BatchSource, opts: FitOp
         seconds,
         imagesPerSecond: result.seen / seconds,
       };
-      history.push(record);
+      loop.history.push(record);
       logEvent({ event: 'epoch', ...record });
       process.stderr.write(
         `epoch ${epoch}: loss ${record.loss.toFixed(4)} acc ${record.acc.toFixed(4)}` +
           (val ? ` val_loss ${val.loss.toFixed(4)} val_acc ${val.acc.toFixed(4)}` : '') +
           ` (${seconds.toFixed(1)}s, ${record.imagesPerSecond.toFixed(0)} img/s)\n`,
       );
-      if (opts.reduceLrOnPlateau) plateau.observe(record, optimizer);
-      if (improved(record, best, monitor)) {
-        best = record;
-        sinceBest = 0;
+      observePlateau(opts.reduceLrOnPlateau, loop.plateau, record, optimizer);
+      if (improved(record, loop.best, monitor)) {
+        loop.best = record;
+        loop.sinceBest = 0;
         tf.dispose(bestWeights ?? []);
         bestWeights = snapshot(model);
-        if (opts.checkpointDir) await writeDirAtomic(opts.checkpointDir, (dir) => saveLayersModelToDir(model, dir));
-      } else if (opts.earlyStopping && ++sinceBest >= opts.earlyStopping.patience) {
+      } else if (opts.earlyStopping && ++loop.sinceBest >= opts.earlyStopping.patience) {
         stoppedEarly = true;
-        break;
       }
-      if (interrupt.stop) break;
+      loop.epochsDone = i;
+      loop.lr = learningRate(optimizer) ?? opts.lr;
+      if (opts.checkpoint) await saveCheckpoint(opts.checkpoint, model, optimizer, bestWeights, loop);
+      if (stoppedEarly || opts.signal?.aborted) break;
     }
   };
 
-  try {
-    await withFusedConvolutions(model, () => (opts.batchNorm === 'inference' ? withBatchNormInference(model, run) : run()));
-  } finally {
-    interrupt.release();
-  }
+  await withFusedConvolutions(model, () => (opts.batchNorm === 'inference' ? withBatchNormInference(model, run) : run()));
   // Restore the best epoch's weights: after early stopping, after an interruption, or when a
   // later epoch overfit. With no completed epoch the initial weights stay.
   if (bestWeights) {
@@ -237,10 +236,10 @@ export async function fit(model: tf.LayersModel, train: BatchSource, opts: FitOp
     tf.dispose(bestWeights);
   }
   return {
-    history,
-    bestEpoch: best?.epoch ?? 0,
+    history: loop.history,
+    bestEpoch: loop.best?.epoch ?? 0,
     stoppedEarly,
-    interrupted: interrupt.stop,
+    interrupted: opts.signal?.aborted ?? false,
     seconds: (Date.now() - started) / 1000,
   };
 }

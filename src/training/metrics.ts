@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ClassMetrics, Evaluation } from '../artifacts/run.js';
 import type { BatchSource } from './loop.js';
+import { yieldToEventLoop } from '../util/event-loop.js';
 import { createProgress } from '../reporting/progress.js';
 import type { InferenceEngine } from '../runtime/engine.js';
 
@@ -53,6 +54,7 @@ export async function scoreSamples(
   const samples: ScoredSample[] = [];
   let lossSum = 0;
   for await (const { x, y } of source.batches(batchSize)) {
+    await yieldToEventLoop();
     const [p, labels] = await Promise.all([probabilities(model, x), y.data()]);
     const k = p.length / labels.length;
     for (let i = 0; i < labels.length; i++) {

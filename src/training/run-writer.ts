@@ -2,8 +2,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { RunDir, type EpochRecord, type PredictionRecord, type RunConfig, type RunMetrics } from '../artifacts/run.js';
 import { saveLayersModelToDir } from '../artifacts/layers-io.js';
 import path from 'node:path';
-import { exists, writeDirAtomic } from '../util/atomic.js';
-import { fileError } from '../util/errors.js';
+import { RunWorkspace, type WorkspaceOptions } from '../artifacts/workspace.js';
 import { reportOrWarn } from '../reporting/report.js';
 import type { FitResult } from './loop.js';
 
@@ -11,11 +10,6 @@ import type { FitResult } from './loop.js';
 export function defaultRunDir(dataset: string, model: string): string {
   const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
   return path.resolve('runs', `${dataset}-${model}-${stamp}`);
-}
-
-/** Runs are never overwritten: refuse an existing --out before any work is done. */
-export async function requireNewRunDir(out: string): Promise<void> {
-  if (await exists(out)) throw fileError(out, 'already exists', 'pass a new --out (runs are never overwritten)');
 }
 
 export interface RunContents {
@@ -37,10 +31,28 @@ export async function writeRunFiles(dir: string, model: tf.LayersModel, contents
   await run.write('config', contents.config);
 }
 
-/** The whole run directory, built aside and renamed into place, then its report. */
-export async function writeRun(out: string, model: tf.LayersModel, contents: RunContents): Promise<void> {
-  await writeDirAtomic(out, (dir) => writeRunFiles(dir, model, contents));
+export interface TrainedRun<T> {
+  model: tf.LayersModel;
+  contents: RunContents;
+  value: T;
+}
+
+/**
+ * The skeleton every training command shares: a locked workspace beside `out` (checked writable
+ * before any work), the trainer's work in it, the run files, the rename into place, then the report.
+ */
+export async function buildRun<T>(out: string, opts: WorkspaceOptions, train: (ws: RunWorkspace) => Promise<TrainedRun<T>>): Promise<T> {
+  const value = await RunWorkspace.run(out, opts, async (ws) => {
+    const { model, contents, value } = await train(ws);
+    try {
+      await writeRunFiles(ws.dir, model, contents);
+    } finally {
+      model.dispose();
+    }
+    return value;
+  });
   await reportOrWarn(out);
+  return value;
 }
 
 /** The part of metrics.json every training command takes from its `fit` result. */

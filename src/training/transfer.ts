@@ -10,9 +10,10 @@ import { seedEverything } from '../runtime/seed.js';
 import { TlError } from '../util/errors.js';
 import { cachedFeatureSource, extractFeatures, FeatureCache, type ExtractionResult } from './feature-cache.js';
 import { fit } from './loop.js';
-import { writeRun, fitSummary, defaultRunDir, requireNewRunDir } from './run-writer.js';
-import type { ScoredSample } from './metrics.js';
-import { evaluateOnEngine } from './run-engine.js';
+import { runFingerprint } from './checkpoint.js';
+import type { RunWorkspace } from '../artifacts/workspace.js';
+import { buildRun, fitSummary, defaultRunDir, type TrainedRun } from './run-writer.js';
+import { evaluateModel, type ScoredSample } from './metrics.js';
 
 export interface TransferTrainOptions {
   dataDir: string;
@@ -28,6 +29,10 @@ export interface TransferTrainOptions {
   valSplit?: number;
   seed?: number;
   out?: string;
+  /** Continue the unfinished run in `OUT.partial` from its last checkpoint. */
+  resume?: boolean;
+  /** Aborting stops training after the current batch; the run is written marked interrupted. */
+  signal?: AbortSignal;
   command?: string;
 }
 
@@ -119,7 +124,12 @@ export async function trainTransfer(opts: TransferTrainOptions): Promise<Transfe
   checkOptions(o);
   const label = modelLabel(opts.backbone, opts.alpha);
   const out = path.resolve(opts.out ?? defaultRunDir(datasetNameOf(path.resolve(opts.dataDir)), label));
-  await requireNewRunDir(out);
+  return buildRun(out, { resume: opts.resume }, (ws) => trainTransferInto(ws, opts, o, label));
+}
+
+type ResolvedTransferOptions = Required<Pick<TransferTrainOptions, 'epochs' | 'batchSize' | 'lr' | 'size' | 'valSplit' | 'seed'>>;
+
+async function trainTransferInto(ws: RunWorkspace, opts: TransferTrainOptions, o: ResolvedTransferOptions, label: string): Promise<TrainedRun<TransferTrainResult>> {
   const backend = await initBackend();
   const data = await openImageFolder(opts.dataDir, { valSplit: o.valSplit, seed: o.seed });
   const inputShape: [number, number, number] = [o.size, o.size, 3];
@@ -133,17 +143,30 @@ export async function trainTransfer(opts: TransferTrainOptions): Promise<Transfe
   const head = buildHead({ featureShape, classes: data.classNames.length, seed: o.seed });
   const train = cachedFeatureSource(data.train, extraction.hashes, cache);
   const val = data.val.length ? cachedFeatureSource(data.val, extraction.hashes, cache) : undefined;
+  const hyperparameters = {
+    epochs: o.epochs,
+    batchSize: o.batchSize,
+    lr: o.lr,
+    optimizer: 'adam',
+    size: o.size,
+    valSplit: o.valSplit,
+    headUnits: HEAD_UNITS,
+    ...(backbone.alpha !== undefined ? { alpha: backbone.alpha } : {}),
+  };
   const result = await fit(head, train, {
     epochs: o.epochs,
     batchSize: o.batchSize,
     lr: o.lr,
     seed: o.seed,
     validation: val,
+    checkpoint: { dir: ws.checkpointDir, fingerprint: runFingerprint({ data: data.root, backbone: backbone.spec.name, weights: backbone.weightsSource, seed: o.seed }, hyperparameters) },
+    resume: ws.resuming,
+    signal: opts.signal,
     phase: 'transfer',
     label: 'head epoch',
   });
   const test = cachedFeatureSource(data.test, extraction.hashes, cache);
-  const { evaluation, samples } = await evaluateOnEngine(head, test, data.classNames);
+  const { evaluation, samples } = await evaluateModel(head, test, data.classNames);
 
   const metrics: RunMetrics = {
     test: evaluation,
@@ -162,16 +185,7 @@ export async function trainTransfer(opts: TransferTrainOptions): Promise<Transfe
     model: `${label}+head`,
     inputShape,
     preprocessing: backbone.spec.preprocessing,
-    hyperparameters: {
-      epochs: o.epochs,
-      batchSize: o.batchSize,
-      lr: o.lr,
-      optimizer: 'adam',
-      size: o.size,
-      valSplit: o.valSplit,
-      headUnits: HEAD_UNITS,
-      ...(backbone.alpha !== undefined ? { alpha: backbone.alpha } : {}),
-    },
+    hyperparameters,
     seed: o.seed,
     backbone: {
       name: backbone.spec.name,
@@ -183,9 +197,11 @@ export async function trainTransfer(opts: TransferTrainOptions): Promise<Transfe
     command: opts.command ?? 'tl train',
   };
   const whole = joinBaseAndHead(backbone.model, head, `${label.replace(/[^A-Za-z0-9_]/g, '_')}_transfer`);
-  await writeRun(out, whole, { config, labels: data.classNames, history: result.history, metrics, predictions: filePredictions(test.samples, samples) });
-  whole.dispose();
-  return { runDir: out, metrics, features: extraction };
+  return {
+    model: whole,
+    contents: { config, labels: data.classNames, history: result.history, metrics, predictions: filePredictions(test.samples, samples) },
+    value: { runDir: ws.out, metrics, features: extraction },
+  };
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

@@ -1,5 +1,6 @@
 import os from 'node:os';
 import path from 'node:path';
+import { requireWritableDir } from './writable.js';
 
 /** Root of the asset cache: `TL_HOME`, else `~/.cache/tl`. */
 export function tlHome(): string {
@@ -12,4 +13,10 @@ export function packageRoot(): string {
   // src/util -> root, or dist/src/util -> root
   const up = here.includes(`${path.sep}dist${path.sep}`) ? '../../..' : '../..';
   return path.resolve(here, up);
+}
+
+/** A folder of the cache, created and proven writable: a read-only TL_HOME fails with one line, before any work. */
+export async function writableCacheDir(dir: string): Promise<string> {
+  await requireWritableDir(dir, 'set TL_HOME to a writable folder');
+  return dir;
 }

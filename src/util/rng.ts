@@ -9,6 +9,16 @@ export class Rng {
     this.state = seed >>> 0;
   }
 
+  /** The generator's position: `new Rng(0).restore(rng.state)` continues exactly where `rng` is. */
+  get position(): number {
+    return this.state;
+  }
+
+  restore(position: number): this {
+    this.state = position >>> 0;
+    return this;
+  }
+
   /** Uniform in [0, 1). */
   next(): number {
     this.state = (this.state + 0x6d2b79f5) >>> 0;

@@ -3,6 +3,7 @@ import { trainCustom, evaluateCustomRun } from '../../training/custom.js';
 import { ACTIVATIONS, CUSTOM_MODELS, isCustomModel, type Activation } from '../../models/custom.js';
 import type { Evaluation } from '../../artifacts/run.js';
 import { TlError } from '../../util/errors.js';
+import { abortOnCtrlC, resumeOption } from '../run-control.js';
 
 export function parseNumber(value: string): number {
   const n = Number(value);
@@ -63,6 +64,7 @@ interface TrainFlags {
   kernelSize?: number;
   stride?: number;
   out?: string;
+  resume?: boolean;
 }
 
 export function register(program: Command): void {
@@ -91,6 +93,7 @@ export function register(program: Command): void {
     .option('--kernel-size <n>', 'cnn: convolution size', parseInteger)
     .option('--stride <n>', 'cnn: stride of the first convolution', parseInteger)
     .option('--out <dir>', 'run directory (default runs/<dataset>-<model>-<time>)')
+    .addOption(resumeOption())
     .action(async (flags: TrainFlags) => {
       if (!isCustomModel(flags.model)) throw new TlError(`unknown model "${flags.model}"; use one of ${CUSTOM_MODELS.join(', ')}`);
       const mlp = {
@@ -111,9 +114,11 @@ export function register(program: Command): void {
         mlp: flags.model === 'mlp' ? mlp : undefined,
         cnn: flags.model === 'cnn' ? cnn : undefined,
         command: ['tl', ...process.argv.slice(2)].join(' '),
+        signal: abortOnCtrlC(),
       });
       console.log(formatEvaluation(metrics.test));
       console.log(`run: ${runDir}`);
+      if (metrics.interrupted) process.exitCode = 130;
     });
 
   custom

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { finetune, parseUnfreeze } from '../../training/finetune.js';
 import { formatEvaluation, parseInteger, parseNumber } from './custom.js';
 import { commandLine, reportSkipped } from './train.js';
+import { abortOnCtrlC, resumeOption } from '../run-control.js';
 
 interface FinetuneFlags {
   unfreeze: 'all' | number;
@@ -9,6 +10,7 @@ interface FinetuneFlags {
   epochs: number;
   batchSize?: number;
   out?: string;
+  resume?: boolean;
 }
 
 export function register(program: Command): void {
@@ -22,10 +24,12 @@ export function register(program: Command): void {
     .option('--epochs <n>', 'epochs of fine-tuning', parseInteger, 3)
     .option('--batch-size <n>', 'mini-batch size (default: the parent run\'s)', parseInteger)
     .option('--out <dir>', 'new run directory (default RUN-finetune; the parent is never overwritten)')
+    .addOption(resumeOption())
     .action(async (run: string, dataDir: string | undefined, flags: FinetuneFlags) => {
-      const { runDir, metrics } = await finetune({ ...flags, run, dataDir, command: commandLine() });
+      const { runDir, metrics } = await finetune({ ...flags, run, dataDir, command: commandLine(), signal: abortOnCtrlC() });
       reportSkipped(metrics.dataset);
       console.log(formatEvaluation(metrics.test));
       console.log(`run: ${runDir}`);
+      if (metrics.interrupted) process.exitCode = 130;
     });
 }

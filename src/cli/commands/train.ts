@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { trainTransfer } from '../../training/transfer.js';
 import type { DatasetInfo } from '../../artifacts/run.js';
 import { formatEvaluation, parseInteger, parseNumber } from './custom.js';
+import { abortOnCtrlC, resumeOption } from '../run-control.js';
 
 interface TrainFlags {
   backbone: string;
@@ -14,6 +15,7 @@ interface TrainFlags {
   valSplit: number;
   seed: number;
   out?: string;
+  resume?: boolean;
 }
 
 /** The command line as typed, recorded in run.json so a run can be repeated. */
@@ -44,10 +46,12 @@ export function register(program: Command): void {
     .option('--val-split <f>', 'validation fraction (stratified) when there is no val/ folder', parseNumber, 0.1)
     .option('--seed <n>', 'seed for the split, initialisation and shuffles', parseInteger, 1)
     .option('--out <dir>', 'run directory (default runs/<data>-<backbone>-<time>)')
+    .addOption(resumeOption())
     .action(async (dataDir: string, flags: TrainFlags) => {
-      const { runDir, metrics } = await trainTransfer({ ...flags, dataDir, command: commandLine() });
+      const { runDir, metrics } = await trainTransfer({ ...flags, dataDir, command: commandLine(), signal: abortOnCtrlC() });
       reportSkipped(metrics.dataset);
       console.log(formatEvaluation(metrics.test));
       console.log(`run: ${runDir}`);
+      if (metrics.interrupted) process.exitCode = 130;
     });
 }
