@@ -103,11 +103,13 @@ export function nonRegularFileReason(stat: Stats): string | undefined {
   return `not a regular file (${kind})`;
 }
 
-/** Why `file` cannot be read at all (missing, not a regular file, no permission), or undefined when it can. */
+/** Why `file` cannot be read at all (missing, not a regular file, empty, no permission), or undefined when it can. */
 export async function unreadableFileReason(file: string): Promise<string | undefined> {
   try {
-    const notRegular = nonRegularFileReason(await fs.stat(file));
+    const stat = await fs.stat(file);
+    const notRegular = nonRegularFileReason(stat);
     if (notRegular) return notRegular;
+    if (stat.size === 0) return 'empty file (0 bytes)';
     await fs.access(file, fsConstants.R_OK);
     return undefined;
   } catch (err) {
