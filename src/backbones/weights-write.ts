@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { saveLayersModelToDir } from '../artifacts/layers-io.js';
-import { tempSibling, writeDirAtomic } from '../util/atomic.js';
+import { makeDirs, moveIntoPlace, tempSibling, writeDirAtomic } from '../util/atomic.js';
 import { h5 } from './weights-read.js';
 import { weightBaseName } from './weights-read.js';
 
@@ -26,7 +26,7 @@ function fixedStringType(values: string[]): string {
  */
 export async function writeKerasH5Weights(model: tf.LayersModel, file: string): Promise<void> {
   const h5wasm = await h5();
-  await fs.mkdir(path.dirname(path.resolve(file)), { recursive: true });
+  await makeDirs(path.dirname(path.resolve(file)));
   const tmp = tempSibling(path.resolve(file));
   const f = new h5wasm.File(tmp, 'w');
   try {
@@ -51,5 +51,5 @@ export async function writeKerasH5Weights(model: tf.LayersModel, file: string): 
     throw err;
   }
   f.close();
-  await fs.rename(tmp, file);
+  await moveIntoPlace(tmp, file);
 }

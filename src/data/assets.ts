@@ -4,7 +4,7 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { TlError, fileError } from '../util/errors.js';
-import { exists, tempSibling, writeJsonAtomic } from '../util/atomic.js';
+import { exists, moveIntoPlace, tempSibling, writeJsonAtomic } from '../util/atomic.js';
 import { sha256File } from '../util/hash.js';
 import { tlHome, writableCacheDir } from '../util/paths.js';
 import { createProgress } from '../reporting/progress.js';
@@ -124,7 +124,7 @@ export async function verifyAndStore(
       throw fileError(opts.source, `sha256 mismatch for ${storedAs}: expected ${expected.sha256}, got ${sha256}`, `the file is corrupt or not the official one; ${retry}`);
     }
     const target = path.join(assetDir(subdir), storedAs);
-    await fs.rename(tmp, target);
+    await moveIntoPlace(tmp, target);
     await removeOtherForm(subdir, file, storedAs);
     const entry: ManifestEntry = {
       storedAs,

@@ -67,6 +67,13 @@ export async function makeDirs(dir: string): Promise<void> {
   }
 }
 
+/** Make a finished temp file (from tempSibling) durable and rename it over `target`: the one way a file enters its place. */
+export async function moveIntoPlace(tmp: string, target: string): Promise<void> {
+  await fsyncPath(tmp);
+  await fs.rename(tmp, target);
+  await fsyncPath(path.dirname(target));
+}
+
 /** Write a file so that readers see either the old content or the new one, never half of it. */
 export async function writeFileAtomic(target: string, data: string | Uint8Array): Promise<void> {
   await makeDirs(path.dirname(target));
@@ -75,12 +82,10 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array)
     const handle = await fs.open(tmp, 'wx');
     try {
       await handle.writeFile(data);
-      await handle.sync();
     } finally {
       await handle.close();
     }
-    await fs.rename(tmp, target);
-    await fsyncPath(path.dirname(target));
+    await moveIntoPlace(tmp, target);
   } catch (err) {
     await fs.rm(tmp, { force: true });
     throw err;
