@@ -86,6 +86,10 @@ export async function onnxEngine(model: Uint8Array | string, inputShape: readonl
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
+    // Idle pool threads sleep instead of spin-waiting: image decoding (libuv threads) and other
+    // processes share these cores, and spinning workers starve them (2 spinning threads ran MobileNet
+    // at a third of the 1-thread speed on a busy 2-core machine).
+    extra: { session: { intra_op: { allow_spinning: '0' } } },
   };
   let session: Ort.InferenceSession;
   try {
