@@ -9,6 +9,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import os from 'node:os';
 import { shared, tempDir, tlBin } from './helpers.js';
+import { flowerSubset, mobilenet025 } from './transfer-fixtures.js';
 import { fetchDataset } from '../src/data/datasets.js';
 import type { EpochRecord, RunMetrics } from '../src/artifacts/run.js';
 
@@ -209,4 +210,40 @@ test('an --out that cannot be written fails at once with one line, before any wo
   } finally {
     if (mounted) spawnSync('umount', [readOnly]);
   }
+});
+
+/**
+ * Kill `args` (a training command) with SIGKILL once its log shows a batch of epoch `killIn` (the
+ * checkpoint of the epoch before is then complete), resume it, and compare with an uninterrupted run.
+ */
+async function killResumeAndCompare(dir: string, args: (out: string) => string[], killIn: number): Promise<void> {
+  mkdirSync(dir);
+  const whole = path.join(dir, 'whole');
+  const first = run(['--log-json', path.join(dir, 'whole.jsonl'), ...args(whole)]);
+  assert.equal(first.status, 0, first.stderr);
+  const out = path.join(dir, 'killed');
+  const log = path.join(dir, 'killed.jsonl');
+  const { child } = start(['--log-json', log, ...args(out)]);
+  await waitFor(child, () => events(log).some((e) => e.event === 'batch' && e.epoch! >= killIn));
+  child.kill('SIGKILL');
+  await exited(child);
+  assert.ok(!existsSync(out) && existsSync(path.join(`${out}.partial`, 'checkpoint', 'state.json')));
+  const resumed = run(['--log-json', path.join(dir, 'resumed.jsonl'), ...args(out), '--resume']);
+  assert.equal(resumed.status, 0, resumed.stderr);
+  assert.match(resumed.stderr, /resuming after epoch \d+/);
+  assert.ok(readFileSync(path.join(out, 'weights.bin')).equals(readFileSync(path.join(whole, 'weights.bin'))), 'weights differ from the uninterrupted run');
+  const [a, b] = [whole, out].map((d) => readJson<EpochRecord[]>(path.join(d, 'history.json')).map((h) => [h.epoch, h.loss, h.val_loss]));
+  assert.deepEqual(b, a);
+}
+
+test('tl train and tl finetune killed mid-epoch resume to the weights of an uninterrupted run', async () => {
+  const data = await flowerSubset('train', 8);
+  const dir = tempDir();
+  const common = ['--backbone', 'mobilenet', '--weights', mobilenet025(), '--batch-size', '8', '--seed', '3'];
+  await killResumeAndCompare(path.join(dir, 'train'), (out) => ['train', ...common, '--epochs', '12', '--out', out, data], 3);
+
+  const parent = path.join(dir, 'parent');
+  assert.equal(run(['train', ...common, '--epochs', '2', '--out', parent, data]).status, 0);
+  // Fine-tuning epochs continue the parent's numbering: 3, 4, 5.
+  await killResumeAndCompare(path.join(dir, 'finetune'), (out) => ['finetune', parent, '--epochs', '3', '--lr', '1e-4', '--out', out], 4);
 });
