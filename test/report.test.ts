@@ -5,22 +5,11 @@ import { existsSync, readFileSync, promises as fs } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import sharp from 'sharp';
 import { chromium } from 'playwright-core';
+import { CHROMIUM, CHROMIUM_ARGS } from './chromium.js';
 import { tempDir, tlBin } from './helpers.js';
 import { emnistRun, flowersFinetuneRun } from './report-fixture.js';
 import { writeReport, REPORT_FIGURES } from '../src/reporting/index.js';
 import { RunDir } from '../src/artifacts/run.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 const home = tempDir('tl-report-home-');
 before(() => {
