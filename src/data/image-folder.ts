@@ -82,49 +82,36 @@ async function listFolder(dir: string, readFirst: readonly Stats[] = []): Promis
   const listing: FolderListing = { files: [], skipped: [] };
   const seen = new Set(readFirst.map(folderId));
   const skip = (file: string, reason: string): void => void listing.skipped.push({ file, reason });
-  const visit = async (folder: string, names: string[]): Promise<void> => {
-    for (const name of names) {
-      const entry = path.join(folder, name);
-      let stat: Stats;
-      try {
-        stat = await fs.stat(entry);
-      } catch (err) {
-        skip(entry, (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'broken symlink' : fileAccessReason(err));
-        continue;
-      }
-      if (stat.isDirectory()) await visitFolder(entry, stat);
-      else if (!stat.isFile()) skip(entry, nonRegularFileReason(stat)!);
-      else await addFile(entry);
-    }
-  };
-  const visitFolder = async (folder: string, stat: Stats): Promise<void> => {
-    if (seen.has(folderId(stat))) return skip(folder, 'folder already read (symlink loop)');
+  /** Lists one folder's entries, recursively; returns why the folder itself cannot be read, if it cannot. */
+  const visitFolder = async (folder: string, stat: Stats): Promise<string | undefined> => {
+    if (seen.has(folderId(stat))) return 'folder already read (a symlink loop or a second link to it)';
     seen.add(folderId(stat));
     let names: string[];
     try {
       names = await visibleEntries(folder);
     } catch (err) {
-      return skip(folder, `folder not readable (${fileAccessReason(err)})`);
+      return `folder not readable (${fileAccessReason(err)})`;
     }
-    await visit(folder, names);
+    for (const entry of names.map((name) => path.join(folder, name))) {
+      const problem = await visitEntry(entry);
+      if (problem) skip(entry, problem);
+    }
+    return undefined;
   };
-  const addFile = async (file: string): Promise<void> => {
+  const visitEntry = async (entry: string): Promise<string | undefined> => {
     try {
-      await fs.access(file, fsConstants.R_OK);
-      listing.files.push(file);
+      const stat = await fs.stat(entry);
+      if (stat.isDirectory()) return await visitFolder(entry, stat);
+      if (!stat.isFile()) return nonRegularFileReason(stat);
+      await fs.access(entry, fsConstants.R_OK);
+      listing.files.push(entry);
+      return undefined;
     } catch (err) {
-      skip(file, fileAccessReason(err));
+      return (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'broken symlink' : fileAccessReason(err);
     }
   };
-  const stat = await fs.stat(dir);
-  seen.add(folderId(stat));
-  let names: string[];
-  try {
-    names = await visibleEntries(dir);
-  } catch (err) {
-    throw fileError(dir, `cannot be read (${fileAccessReason(err)})`, 'make the folder readable or remove it');
-  }
-  await visit(dir, names);
+  const problem = await visitFolder(dir, await fs.stat(dir));
+  if (problem) throw fileError(dir, problem, 'make it a readable folder of images or remove it');
   listing.files.sort();
   return listing;
 }
