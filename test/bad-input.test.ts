@@ -22,7 +22,8 @@ import sharp from 'sharp';
 import type { RunMetrics } from '../src/artifacts/run.js';
 import { getBackbone } from '../src/backbones/index.js';
 import { writeKerasH5Weights } from '../src/backbones/weights-write.js';
-import { fileAccessReason, tryDecodeImage } from '../src/data/images.js';
+import { tryDecodeImage } from '../src/data/images.js';
+import { fileAccessReason } from '../src/util/file-kinds.js';
 import { initBackend } from '../src/runtime/backend.js';
 import { shared, tempDir, tlBin } from './helpers.js';
 import { flowerFiles, mobilenet025 } from './transfer-fixtures.js';
@@ -197,7 +198,7 @@ test('tl predict skips a FIFO named on the command line instead of blocking on i
   assert.deepEqual(out.skipped, [{ file: fifo, reason: 'not a regular file (FIFO)' }]);
 });
 
-test('a truncated or random .h5 as --weights: one line naming it, no HDF5 diagnostics, no run', async () => {
+test('a truncated or random .h5 (or a FIFO) as --weights: one line naming it, no HDF5 diagnostics, no run', async () => {
   const dir = tempDir('tl-h5-');
   const data = await fs.mkdtemp(path.join(dir, 'data-'));
   await copyPhotos('daisy', 2, path.join(data, 'daisy'));
@@ -210,6 +211,9 @@ test('a truncated or random .h5 as --weights: one line naming it, no HDF5 diagno
   const out = path.join(dir, 'run');
   failsNaming(['train', '--backbone', 'mobilenet', '--weights', truncated, '--out', out, data], truncated, /cannot be read as HDF5 \(truncated file: eof = 1000000.*\); .*again$/);
   failsNaming(['train', '--backbone', 'mobilenet', '--weights', scrambled, '--out', out, data], scrambled, /cannot be read as HDF5/);
+  const fifo = path.join(dir, 'pipe.h5');
+  spawnSync('mkfifo', [fifo]);
+  failsNaming(['train', '--backbone', 'mobilenet', '--weights', fifo, '--out', out, data], fifo, /is not a regular file \(FIFO\)/);
   await assertNoTrace(out);
 });
 

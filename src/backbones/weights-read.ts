@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { readModelArtifacts } from '../artifacts/layers-io.js';
+import { nonRegularFileReason } from '../util/file-kinds.js';
 import { fileError, TlError } from '../util/errors.js';
 import { sha256, sha256File } from '../util/hash.js';
 import type { Dataset as H5Dataset, File as H5File, Group as H5Group } from 'h5wasm/node';
@@ -49,6 +50,8 @@ export async function readWeightsFile(file: string): Promise<WeightsFile> {
     throw fileError(file, 'not found', 'pass a Keras .h5 weights file, a TensorFlow.js model folder or model.json');
   }
   if (stat.isDirectory()) return readTfjsWeights(path.join(file, 'model.json'), file);
+  const notRegular = nonRegularFileReason(stat);
+  if (notRegular) throw fileError(file, `is ${notRegular}`, 'pass a Keras .h5 weights file, a TensorFlow.js model folder or model.json');
   if (file.endsWith('.json')) return readTfjsWeights(file, file);
   return readKerasH5Weights(file);
 }

@@ -1,6 +1,7 @@
 import sharp from 'sharp';
-import { constants as fsConstants, promises as fs, type Stats } from 'node:fs';
+import { constants as fsConstants, promises as fs } from 'node:fs';
 import path from 'node:path';
+import { fileAccessReason, nonRegularFileReason } from '../util/file-kinds.js';
 
 /** File extensions tl reads as images (what sharp decodes in its prebuilt binaries). */
 export const IMAGE_EXTENSIONS = ['jpg', 'jpeg', 'png', 'webp', 'gif', 'tif', 'tiff', 'avif'] as const;
@@ -72,36 +73,6 @@ export function decodeFailureReason(err: unknown): string {
 }
 
 export type DecodeResult = { ok: true; image: DecodedImage } | { ok: false; reason: string };
-
-/** Why a file system call failed, in the words of a "skipped" list. */
-export function fileAccessReason(err: unknown): string {
-  switch ((err as NodeJS.ErrnoException).code) {
-    case 'ENOENT':
-      return 'file not found';
-    case 'EACCES':
-    case 'EPERM':
-      return 'permission denied';
-    case 'ELOOP':
-      return 'symlink loop';
-    default:
-      return `unreadable (${(err as Error).message.split('\n')[0]})`;
-  }
-}
-
-const SPECIAL_FILE_KINDS: readonly [string, (stat: Stats) => boolean][] = [
-  ['FIFO', (s) => s.isFIFO()],
-  ['socket', (s) => s.isSocket()],
-  ['character device', (s) => s.isCharacterDevice()],
-  ['block device', (s) => s.isBlockDevice()],
-  ['directory', (s) => s.isDirectory()],
-];
-
-/** FIFOs, sockets and devices are never read: opening a named pipe blocks until someone writes to it. */
-export function nonRegularFileReason(stat: Stats): string | undefined {
-  if (stat.isFile()) return undefined;
-  const kind = SPECIAL_FILE_KINDS.find(([, is]) => is(stat))?.[0] ?? 'special file';
-  return `not a regular file (${kind})`;
-}
 
 /** Why `file` cannot be read at all (missing, not a regular file, empty, no permission), or undefined when it can. */
 export async function unreadableFileReason(file: string): Promise<string | undefined> {
