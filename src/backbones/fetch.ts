@@ -143,8 +143,8 @@ export async function fetchBackboneWeights(
 ): Promise<FetchBackboneResult> {
   const asset = resolveAsset(nameOrId, opts.alpha);
   const source = opts.from ? await sourceFolder(asset, opts.from) : undefined;
-  if (opts.from && needsOpening(asset)) await requireFittingWeights(asset, opts.from);
   try {
+    if (opts.from && needsOpening(asset)) await requireFittingWeights(asset, opts.from);
     const result = await fetchAssets(assetSubdir(asset.id), asset.files.map(toAssetFile), {
       from: source?.dir,
       retry: `tl backbones fetch ${asset.id}${opts.from ? ' --from PATH' : ''}`,
