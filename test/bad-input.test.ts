@@ -30,8 +30,24 @@ import { flowerFiles, mobilenet025 } from './transfer-fixtures.js';
 
 const H5_025 = shared('backbones', 'mobilenet_v1_0.25_224_notop_keras_h5', 'mobilenet_2_5_224_tf_no_top.h5');
 
+const scratchDirs: string[] = [];
+
+/** A temporary folder, removed after the tests (modes restored first: some cases lock folders). */
+function scratch(what: string): string {
+  const dir = tempDir(`tl-bad-input-${what}-`);
+  scratchDirs.push(dir);
+  return dir;
+}
+
+after(async () => {
+  for (const dir of scratchDirs) {
+    spawnSync('chmod', ['-R', 'u+rwx', dir]);
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
 /** Everything the CLI writes goes below here; world-writable so the unprivileged run can write too. */
-const home = tempDir('tl-home-');
+const home = scratch('home');
 const env = { ...process.env, TL_HOME: home, HOME: home, TL_QUIET: '1', TL_BACKEND: 'wasm' };
 
 /** root reads every file whatever its mode: as root, file-permission cases run the CLI as nobody. */
@@ -89,7 +105,7 @@ const HTML_CLASS = '<img src=x onerror=alert(1)>';
  * the skipped entries (path relative to the folder -> pattern) and how many images are usable.
  */
 async function oddDataFolder(sockets: net.Server[]): Promise<{ data: string; skipped: Record<string, RegExp>; usable: number }> {
-  const root = await worldReadable(tempDir('tl-odd-'));
+  const root = await worldReadable(scratch('odd'));
   const data = path.join(root, 'data');
   const daisy = path.join(data, 'daisy');
   const pansy = path.join(data, 'pansy');
@@ -151,7 +167,7 @@ let trainedRun: string | undefined;
 test('tl train on a folder of odd files: symlinks followed, FIFOs, sockets, unreadable and corrupt files skipped and listed', async () => {
   await worldReadable(home, 0o777);
   const { data, skipped, usable } = await oddDataFolder(sockets);
-  const runs = await worldReadable(tempDir('tl-runs-'), 0o777);
+  const runs = await worldReadable(scratch('runs'), 0o777);
   const run = path.join(runs, 'odd');
   const r = tl(['train', '--backbone', 'mobilenet', '--weights', mobilenet025(), '--epochs', '1', '--val-split', '0.25', '--out', run, data], { unprivileged: true });
   assert.equal(r.status, 0, r.stderr);
@@ -172,7 +188,7 @@ test('tl train on a folder of odd files: symlinks followed, FIFOs, sockets, unre
 });
 
 test('decodes failing side by side each keep their own reason (libvips shares one error buffer)', async () => {
-  const dir = tempDir('tl-parallel-');
+  const dir = scratch('parallel');
   const files: string[] = [];
   for (const [i, { file }] of flowerFiles('train', 4).entries()) {
     const bytes = await fs.readFile(file);
@@ -188,7 +204,7 @@ test('decodes failing side by side each keep their own reason (libvips shares on
 
 test('tl predict skips a FIFO named on the command line instead of blocking on it', async (t) => {
   if (!trainedRun) return t.skip('needs the run of the first test');
-  const dir = tempDir('tl-fifo-');
+  const dir = scratch('fifo');
   const fifo = path.join(dir, 'photo.jpg');
   spawnSync('mkfifo', [fifo]);
   const r = tl(['predict', trainedRun!, fifo, flowerFiles('test', 1)[0]!.file, '--json']);
@@ -218,8 +234,8 @@ test('a truncated or random .h5 (or a FIFO) as --weights: one line naming it, no
 });
 
 test('backbones fetch --from opens the weights first: truncated, random or other-width files are refused and nothing is stored', async () => {
-  const dir = tempDir('tl-fetch-');
-  const fetchHome = tempDir('tl-fetch-home-');
+  const dir = scratch('fetch');
+  const fetchHome = scratch('fetch-home');
   const fetch = (from: string) => ['backbones', 'fetch', 'mobilenet', '--alpha', '0.75', '--from', from, '--json'];
   const bytes = await fs.readFile(H5_025);
   const truncated = path.join(dir, 'truncated.h5');
@@ -247,7 +263,7 @@ test('backbones fetch --from opens the weights first: truncated, random or other
 
 /** A copy of the trained run with one file changed by `damage`. */
 async function damagedRun(name: string, file: string, damage: (json: Record<string, unknown>) => unknown): Promise<string> {
-  const copy = path.join(tempDir('tl-damaged-'), name);
+  const copy = path.join(scratch('damaged'), name);
   await fs.cp(trainedRun!, copy, { recursive: true });
   const target = path.join(copy, file);
   await fs.writeFile(target, JSON.stringify(damage(JSON.parse(await fs.readFile(target, 'utf8')) as Record<string, unknown>)));
@@ -284,7 +300,7 @@ test('a damaged run dir: one line naming the file that is wrong (model.json, lab
 });
 
 test('--size above the documented maximum is refused before any image is read', async () => {
-  const runs = tempDir('tl-size-');
+  const runs = scratch('size');
   const out = path.join(runs, 'run');
   const r = tl(['train', '--backbone', 'mobilenet', '--weights', mobilenet025(), '--size', '100000', '--out', out, shared('datasets', 'oxford-flowers-5', 'train')]);
   assert.equal(r.status, 2);
