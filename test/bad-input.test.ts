@@ -261,13 +261,18 @@ test('backbones fetch --from opens the weights first: truncated, random or other
   assert.equal(manifest['mobilenet_7_5_224_tf_no_top.h5']!.source, good);
 });
 
-/** A copy of the trained run with one file changed by `damage`. */
-async function damagedRun(name: string, file: string, damage: (json: Record<string, unknown>) => unknown): Promise<string> {
+/** A copy of the trained run with one file's bytes changed by `damage`. */
+async function damagedRun(name: string, file: string, damage: (bytes: Buffer) => Buffer | string): Promise<string> {
   const copy = path.join(scratch('damaged'), name);
   await fs.cp(trainedRun!, copy, { recursive: true });
   const target = path.join(copy, file);
-  await fs.writeFile(target, JSON.stringify(damage(JSON.parse(await fs.readFile(target, 'utf8')) as Record<string, unknown>)));
+  await fs.writeFile(target, damage(await fs.readFile(target)));
   return copy;
+}
+
+/** A `damage` that edits a JSON file. */
+function editJson(edit: (json: Record<string, unknown>) => unknown): (bytes: Buffer) => string {
+  return (bytes) => JSON.stringify(edit(JSON.parse(bytes.toString('utf8')) as Record<string, unknown>));
 }
 
 type ModelJson = { modelTopology: { model_config?: { config: { layers: { class_name: string }[] } }; config?: { layers: { class_name: string }[] } }; weightsManifest: { weights: { shape: number[] }[] }[] };
@@ -276,27 +281,33 @@ function topologyLayers(json: ModelJson): { class_name: string }[] {
   return (json.modelTopology.model_config?.config ?? json.modelTopology.config)!.layers;
 }
 
-test('a damaged run dir: one line naming the file that is wrong (model.json, labels.json, run.json)', async (t) => {
+test('a damaged run dir: one line naming the file that is wrong (model.json, weights, labels.json, run.json)', async (t) => {
   if (!trainedRun) return t.skip('needs the run of the first test');
   const photo = flowerFiles('test', 1)[0]!.file;
-  const unknownLayer = await damagedRun('unknown-layer', 'model.json', (json) => {
+  const unknownLayer = await damagedRun('unknown-layer', 'model.json', editJson((json) => {
     topologyLayers(json as unknown as ModelJson).at(-1)!.class_name = 'FancyDense';
     return json;
-  });
+  }));
   failsNaming(['predict', unknownLayer, photo], path.join(unknownLayer, 'model.json'), /cannot be loaded as a TensorFlow.js layers model \(Unknown layer: FancyDense\); .*train again$/);
 
-  const reshaped = await damagedRun('reshaped', 'model.json', (json) => {
+  const reshaped = await damagedRun('reshaped', 'model.json', editJson((json) => {
     const weight = (json as unknown as ModelJson).weightsManifest[0]!.weights.find((w) => w.shape.length === 2 && w.shape[0] !== w.shape[1])!;
     weight.shape = [...weight.shape].reverse(); // same byte count, another shape
     return json;
-  });
+  }));
   failsNaming(['predict', reshaped, photo], path.join(reshaped, 'model.json'), /cannot be loaded .*\(Shape mismatch: \[\d+,\d+\] vs\. \[\d+,\d+\]\)/);
 
-  const badLabels = await damagedRun('labels', 'labels.json', () => ({ daisy: 0 }));
+  const badLabels = await damagedRun('labels', 'labels.json', editJson(() => ({ daisy: 0 })));
   failsNaming(['predict', badLabels, photo], path.join(badLabels, 'labels.json'), /is not a list of class names; the run is damaged/);
 
-  const badShape = await damagedRun('shape', 'run.json', (json) => ({ ...json, inputShape: [28, 28, 1] }));
+  const badShape = await damagedRun('shape', 'run.json', editJson((json) => ({ ...json, inputShape: [28, 28, 1] })));
   failsNaming(['predict', badShape, photo], path.join(badShape, 'run.json'), /inputShape \[28,28,1\] does not match the model's input \[150,150,3\]/);
+
+  const cutJson = await damagedRun('cut-json', 'run.json', (bytes) => bytes.subarray(0, bytes.length / 2));
+  failsNaming(['predict', cutJson, photo], path.join(cutJson, 'run.json'), /run.json is not valid JSON; the run is damaged/);
+
+  const cutWeights = await damagedRun('cut-weights', 'weights.bin', (bytes) => bytes.subarray(0, bytes.length / 2));
+  failsNaming(['predict', cutWeights, photo], cutWeights, /weight shards hold \d+ bytes, model.json needs \d+/);
 });
 
 test('--size above the documented maximum is refused before any image is read', async () => {
