@@ -145,7 +145,7 @@ export async function h5(): Promise<H5Module> {
 }
 
 /** The innermost entry of an HDF5 error stack (`#006: ... in H5F__super_read(): truncated file: eof = ...`). */
-export function hdf5Reason(message: string): string {
+function hdf5Reason(message: string): string {
   const frames = message.split('\n').filter((line) => /^\s*#\d+:/.test(line));
   const innermost = frames.at(-1)?.replace(/^.*?\(\): /, '').trim();
   return innermost || message.split('\n')[0]!.trim();
