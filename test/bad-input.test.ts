@@ -261,6 +261,17 @@ test('backbones fetch --from opens the weights first: truncated, random or other
   assert.equal(manifest['mobilenet_7_5_224_tf_no_top.h5']!.source, good);
 });
 
+test('backbones fetch --from a file of the right size but the wrong md5: refused, and the cache keeps neither file nor manifest entry', async () => {
+  const fetchHome = scratch('md5-home');
+  const impostor = path.join(scratch('md5'), 'vgg16.h5');
+  await fs.writeFile(impostor, Buffer.alloc(58_889_256)); // the size of the official VGG16 no-top file
+  failsNaming(['backbones', 'fetch', 'vgg16', '--from', impostor], impostor, /md5 mismatch for vgg16_weights_tf_dim_ordering_tf_kernels_notop\.h5/, { home: fetchHome });
+  const cache = path.join(fetchHome, 'backbones', 'vgg16-notop');
+  await assertNoTrace(path.join(cache, 'vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5'));
+  const manifest = await fs.readFile(path.join(cache, 'tl-manifest.json'), 'utf8').catch(() => '{}');
+  assert.deepEqual(JSON.parse(manifest), {});
+});
+
 /** A copy of the trained run with one file's bytes changed by `damage`. */
 async function damagedRun(name: string, file: string, damage: (bytes: Buffer) => Buffer | string): Promise<string> {
   const copy = path.join(scratch('damaged'), name);

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fetchAssets, readManifest, type AssetFile } from '../data/assets.js';
+import { fetchAssets, readManifest, type AssetFile, type Manifest } from '../data/assets.js';
 import { initBackend } from '../runtime/backend.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { fileError, TlError } from '../util/errors.js';
@@ -84,9 +84,25 @@ async function sourceFolder(asset: WeightsAsset, from: string): Promise<SourceFo
   };
 }
 
+/** Kept by src/data/assets.ts in each cache sub-folder. */
+const MANIFEST_FILE = 'tl-manifest.json';
+
+async function editManifest(asset: WeightsAsset, edit: (manifest: Manifest) => void): Promise<void> {
+  const manifest = await readManifest(assetSubdir(asset.id));
+  edit(manifest);
+  await writeJsonAtomic(path.join(assetCacheDir(asset.id), MANIFEST_FILE), manifest);
+}
+
+/** The manifest names the temporary stand-in of a renamed `--from` file: record the user's file instead. */
+async function recordSource(asset: WeightsAsset, names: readonly string[], source: string): Promise<void> {
+  await editManifest(asset, (manifest) => {
+    for (const name of names) if (manifest[name]) manifest[name].source = source;
+  });
+}
+
 /**
  * Where Keras publishes only an md5 (its `file_hash`), check that after the generic cache has
- * stored the file, and take the file out again if it does not match.
+ * stored the file, and take the file and its manifest entry out again if it does not match.
  */
 async function checkMd5(asset: WeightsAsset, entry: WeightsFileEntry, source: string): Promise<WeightsVerification> {
   if (entry.sha256 !== null) return 'sha256';
@@ -95,6 +111,7 @@ async function checkMd5(asset: WeightsAsset, entry: WeightsFileEntry, source: st
   const md5 = await md5File(stored);
   if (md5 !== entry.md5) {
     await fs.rm(stored, { force: true });
+    await editManifest(asset, (manifest) => delete manifest[entry.name]);
     throw fileError(source, `md5 mismatch for ${entry.name}: expected ${entry.md5}, got ${md5}`, 'the file is corrupt or not the official Keras one');
   }
   return 'md5';
@@ -124,16 +141,6 @@ async function requireFittingWeights(asset: WeightsAsset, from: string): Promise
   } finally {
     model.dispose();
   }
-}
-
-/** Kept by src/data/assets.ts in each cache sub-folder. */
-const MANIFEST_FILE = 'tl-manifest.json';
-
-/** The manifest names the temporary stand-in of a renamed `--from` file: record the user's file instead. */
-async function recordSource(asset: WeightsAsset, names: readonly string[], source: string): Promise<void> {
-  const manifest = await readManifest(assetSubdir(asset.id));
-  for (const name of names) if (manifest[name]) manifest[name].source = source;
-  await writeJsonAtomic(path.join(assetCacheDir(asset.id), MANIFEST_FILE), manifest);
 }
 
 /** Download (or import with `from`) one weights asset into the cache, verifying every file. */
