@@ -31,7 +31,7 @@ export interface ImageFolderData {
   test: ImageSample[];
   /** Human-readable description of where each split came from. */
   split: string;
-  /** Files found but not usable as images (by extension); decoding failures are added later. */
+  /** Entries found but not usable: wrong extension, not a regular file, unreadable, broken or looping links. Decoding failures are added later. */
   skipped: SkippedFile[];
 }
 
