@@ -67,7 +67,7 @@ async function subdirectories(dir: string): Promise<string[]> {
   return names.filter((_, i) => isDir[i]);
 }
 
-interface FolderListing {
+export interface FolderListing {
   /** Readable regular files, sorted by path. */
   files: string[];
   skipped: SkippedFile[];
@@ -79,7 +79,7 @@ interface FolderListing {
  * broken links and unreadable files or folders are listed as skipped, so nothing later blocks on
  * them or drops them unsaid.
  */
-async function listFolder(dir: string, readFirst: readonly Stats[] = []): Promise<FolderListing> {
+export async function listFolder(dir: string, readFirst: readonly Stats[] = []): Promise<FolderListing> {
   const listing: FolderListing = { files: [], skipped: [] };
   const seen = new Set(readFirst.map(folderId));
   const skip = (file: string, reason: string): void => void listing.skipped.push({ file, reason });

@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
-import { glob } from 'glob';
+import { glob, hasMagic } from 'glob';
 import { RunDir, type Evaluation, type RunConfig } from '../artifacts/run.js';
 import { loadLayersModelFromDir } from '../artifacts/layers-io.js';
-import { decodeSamples, ImageBatchSource, scanClassFolders, type ImageSample, type SkippedFile } from '../data/image-folder.js';
+import { decodeSamples, ImageBatchSource, listFolder, scanClassFolders, type ImageSample, type SkippedFile } from '../data/image-folder.js';
 import { isImageFile } from '../data/images.js';
 import { imagesToArray, loadImageFor } from '../data/preprocess.js';
 import * as mobilenet from '@tensorflow-models/mobilenet';
@@ -49,15 +49,24 @@ export async function openRun(dir: string): Promise<LoadedRun> {
 
 /**
  * The image files named on a command line: files as given, folders searched recursively for
- * images (sorted). A path that does not exist is an error; a folder without images too.
+ * images (sorted), and quoted glob patterns (`'photos/**\/*.jpg'`, for shells that do not expand
+ * them) expanded. A path that does not exist is an error; a folder or pattern without images too.
  */
 export async function expandImagePaths(paths: readonly string[]): Promise<string[]> {
   const files: string[] = [];
   for (const p of paths) {
     const stat = await fs.stat(p).catch(() => undefined);
-    if (!stat) throw fileError(p, 'does not exist', 'pass image files or folders of images');
-    if (stat.isDirectory()) {
-      const found = (await glob('**/*', { cwd: p, nodir: true, absolute: true })).filter(isImageFile).sort();
+    if (!stat && hasMagic(p)) {
+      const matched = (await glob(p, { nodir: true, absolute: true })).sort();
+      if (matched.length === 0) throw fileError(p, 'matches no files', 'check the pattern, or pass image files or folders');
+      files.push(...matched);
+    } else if (!stat) {
+      throw fileError(p, 'does not exist', 'pass image files or folders of images');
+    } else if (stat.isDirectory()) {
+      // The image-folder walker: symlinks followed, loops cut. Image-named entries it could not
+      // take (a FIFO called x.jpg, an unreadable file) stay in, so decoding skips and lists them.
+      const listing = await listFolder(path.resolve(p));
+      const found = [...listing.files, ...listing.skipped.map((s) => s.file)].filter(isImageFile).sort();
       if (found.length === 0) throw fileError(p, 'holds no image files', 'pass .jpg/.png/.webp/.gif/.tiff/.avif files or a folder of them');
       files.push(...found);
     } else {
