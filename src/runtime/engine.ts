@@ -36,7 +36,7 @@ export function threadCount(): number {
   const raw = process.env.TL_THREADS;
   if (raw === undefined || raw === '') return os.availableParallelism();
   const n = Number(raw);
-  if (!(Number.isInteger(n) && n >= 1)) throw new TlError(`--threads must be a positive integer (got ${raw}) (--threads or TL_THREADS)`);
+  if (!(Number.isInteger(n) && n >= 1)) throw new TlError(`--threads (TL_THREADS) must be a positive integer (got ${raw})`);
   return n;
 }
 
