@@ -13,7 +13,8 @@ import { fit } from './loop.js';
 import { runFingerprint } from './checkpoint.js';
 import type { RunWorkspace } from '../artifacts/workspace.js';
 import { buildRun, fitSummary, defaultRunDir, type TrainedRun } from './run-writer.js';
-import { evaluateModel, type ScoredSample } from './metrics.js';
+import type { ScoredSample } from './metrics.js';
+import { evaluateOnEngine } from './run-engine.js';
 
 export interface TransferTrainOptions {
   dataDir: string;
@@ -166,7 +167,7 @@ async function trainTransferInto(ws: RunWorkspace, opts: TransferTrainOptions, o
     label: 'head epoch',
   });
   const test = cachedFeatureSource(data.test, extraction.hashes, cache);
-  const { evaluation, samples } = await evaluateModel(head, test, data.classNames);
+  const { evaluation, samples } = await evaluateOnEngine(head, test, data.classNames);
 
   const metrics: RunMetrics = {
     test: evaluation,
