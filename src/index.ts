@@ -3,6 +3,7 @@
  * evaluation -> artifacts and reports. Every command is a thin wrapper over one of these.
  */
 export { initBackend, runtimeInfo, type BackendName } from './runtime/backend.js';
+export { chooseEngine, engineForModel, onnxEngine, tfjsEngine, engineInfo, type EngineName, type InferenceEngine } from './runtime/engine.js';
 
 export { fetchDataset, loadDataset, readSample, stratifiedSplit, type LoadedDataset, type ImageSet } from './data/datasets.js';
 export { importCsv } from './data/csv.js';
@@ -23,5 +24,7 @@ export { evaluateModel } from './training/metrics.js';
 
 export { RunDir, type RunConfig, type RunMetrics, type EpochRecord, type Evaluation } from './artifacts/run.js';
 export { loadLayersModelFromDir, saveLayersModelToDir } from './artifacts/layers-io.js';
+export { exportOnnx, type OnnxExportOptions } from './artifacts/onnx/export.js';
+export { exportRunOnnx } from './artifacts/onnx/run-export.js';
 export { writeReport } from './reporting/report.js';
 export { runSweep } from './sweep/run.js';
