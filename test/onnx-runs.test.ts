@@ -10,7 +10,9 @@ import { trainTransfer } from '../src/training/transfer.js';
 import { finetune } from '../src/training/finetune.js';
 import { trainCustom, evaluateCustomRun } from '../src/training/custom.js';
 import { openRun, predictFiles } from '../src/training/predict.js';
+import { getBackbone } from '../src/backbones/index.js';
 import { shared, tempDir, tlBin } from './helpers.js';
+import { writeOnnx } from './onnx-fixtures.js';
 import { flowers, flowerSubset, mobilenet025 } from './transfer-fixtures.js';
 
 /**
@@ -134,6 +136,16 @@ test('exported files pass onnx.checker.check_model(full_check=True) (python3-onn
       assert.equal(r.status, 0, r.stderr);
       files.push(file);
     }
+  }
+  // Every backbone architecture too: MobileNet (legacy padding, classifier top), VGG16, Xception.
+  const architectures = [
+    { name: 'mobilenet-top-legacy', model: getBackbone('mobilenet').build({ inputShape: [224, 224, 3], includeTop: true, alpha: 0.25, classes: 5, legacyPadding: true }) },
+    { name: 'vgg16', model: getBackbone('vgg16').build({ inputShape: [48, 48, 3] }), preprocessing: getBackbone('vgg16').preprocessing },
+    { name: 'xception', model: getBackbone('xception').build({ inputShape: [71, 71, 3] }) },
+  ];
+  for (const { name, model, preprocessing } of architectures) {
+    files.push(await writeOnnx(model, work, name, preprocessing));
+    model.dispose();
   }
   const check = spawnSync(
     DEBIAN_PYTHON,
