@@ -30,8 +30,8 @@ function preprocessingOps(g: ExportGraph, input: Value, p: PreprocessingConfig, 
     case 'scale': {
       // A per-image choice from the border pixels (dark-on-light photos of handwriting): not a fixed graph.
       if (p.invertLightBackground) throw new TlError('preprocessing invertLightBackground cannot be baked into an ONNX model; export without --with-preprocessing');
-      const scaled = g.node('Mul', [input.name, g.floats('pre_scale', new Float32Array([p.scale]), [])], 'pre_scaled');
-      return { ...input, name: g.node('Add', [scaled, g.floats('pre_offset', new Float32Array([p.offset]), [])], 'pre_output') };
+      const scaled = g.node('Mul', [input.name, g.scalar(p.scale)], 'pre_scaled');
+      return { ...input, name: g.node('Add', [scaled, g.scalar(p.offset)], 'pre_output') };
     }
     case 'caffe': {
       if (channels !== 3) throw new TlError('caffe preprocessing needs 3-channel input');

@@ -22,6 +22,17 @@ export interface Value {
 /** The graph plus the layout conversions already made (each tensor is transposed at most once each way). */
 export class ExportGraph extends GraphBuilder {
   private readonly converted = new Map<string, Value>();
+  private readonly scalars = new Map<number, string>();
+
+  /** A float32 scalar initializer, one per value (Clip bounds). */
+  scalar(value: number): string {
+    let name = this.scalars.get(value);
+    if (!name) {
+      name = this.floats(`const_${String(value).replace(/\W/g, '_')}`, new Float32Array([value]), []);
+      this.scalars.set(value, name);
+    }
+    return name;
+  }
 
   private transpose(v: Value, perm: number[], layout: Layout): Value {
     const key = `${v.name}->${layout}`;
@@ -129,7 +140,7 @@ export function applyActivation(g: ExportGraph, v: Value, activation: unknown, l
     case 'relu':
       return same(g.node('Relu', [v.name], base));
     case 'relu6':
-      return same(g.node('Clip', [v.name, g.floats('zero', new Float32Array([0]), []), g.floats('six', new Float32Array([6]), [])], base));
+      return same(g.node('Clip', [v.name, g.scalar(0), g.scalar(6)], base));
     case 'sigmoid':
       return same(g.node('Sigmoid', [v.name], base));
     case 'tanh':
@@ -265,8 +276,7 @@ const relu: Converter = (g, call) => {
   const x = call.inputs[0]!;
   const name = call.layer.name;
   if (maxValue == null) return { ...x, name: g.node('Relu', [x.name], name) };
-  const limits = [g.floats(`${name}_min`, new Float32Array([0]), []), g.floats(`${name}_max`, new Float32Array([maxValue]), [])];
-  return { ...x, name: g.node('Clip', [x.name, ...limits], name) };
+  return { ...x, name: g.node('Clip', [x.name, g.scalar(0), g.scalar(maxValue)], name) };
 };
 
 const leakyRelu: Converter = (g, call) => {
