@@ -1,24 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
-import { Rng } from '../util/rng.js';
 import { TlError } from '../util/errors.js';
 import type { PreprocessingConfig } from '../artifacts/run.js';
 import type { BuildOptions, InputShape } from './types.js';
 
-/**
- * Keras' default kernel initialiser (glorot_uniform), seeded per layer from one Rng so that
- * a randomly initialised backbone is the same on every run with the same seed.
- */
-export class SeededGlorot {
-  private readonly rng: Rng;
-
-  constructor(seed = 0) {
-    this.rng = new Rng(seed);
-  }
-
-  next(): ReturnType<typeof tf.initializers.glorotUniform> {
-    return tf.initializers.glorotUniform({ seed: this.rng.int(2 ** 31 - 1) });
-  }
-}
+export { SeededGlorot } from '../runtime/seeded-init.js';
 
 /** keras.applications `preprocess_input` mode "tf" (MobileNet, Xception): 0..255 -> -1..1. */
 export const SCALE_TO_PLUS_MINUS_ONE: PreprocessingConfig = { mode: 'scale', scale: 1 / 127.5, offset: -1, grayscale: false };

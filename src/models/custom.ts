@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { TlError } from '../util/errors.js';
+import { SeededGlorot } from '../runtime/seeded-init.js';
 
 /**
  * Classifiers trained from scratch on small grayscale images (Fashion-MNIST, EMNIST).
@@ -75,52 +76,52 @@ function activationLayer(activation: Activation, name?: string): tf.layers.Layer
   return tf.layers.activation({ activation, name });
 }
 
-function seedCnn(input: tf.SymbolicTensor, classes: number): tf.SymbolicTensor {
-  let x = tf.layers.conv2d({ filters: 32, kernelSize: 3, activation: 'relu' }).apply(input) as tf.SymbolicTensor;
+function seedCnn(input: tf.SymbolicTensor, classes: number, init: SeededGlorot): tf.SymbolicTensor {
+  let x = tf.layers.conv2d({ kernelInitializer: init.next(), filters: 32, kernelSize: 3, activation: 'relu' }).apply(input) as tf.SymbolicTensor;
   x = tf.layers.maxPooling2d({ poolSize: 2 }).apply(x) as tf.SymbolicTensor;
-  x = tf.layers.conv2d({ filters: 64, kernelSize: 3, activation: 'relu' }).apply(x) as tf.SymbolicTensor;
+  x = tf.layers.conv2d({ kernelInitializer: init.next(), filters: 64, kernelSize: 3, activation: 'relu' }).apply(x) as tf.SymbolicTensor;
   x = tf.layers.maxPooling2d({ poolSize: 2 }).apply(x) as tf.SymbolicTensor;
-  x = tf.layers.conv2d({ filters: 64, kernelSize: 3, activation: 'relu' }).apply(x) as tf.SymbolicTensor;
+  x = tf.layers.conv2d({ kernelInitializer: init.next(), filters: 64, kernelSize: 3, activation: 'relu' }).apply(x) as tf.SymbolicTensor;
   x = tf.layers.flatten().apply(x) as tf.SymbolicTensor;
-  x = tf.layers.dense({ units: 64, activation: 'relu' }).apply(x) as tf.SymbolicTensor;
-  return tf.layers.dense({ units: classes, activation: 'softmax' }).apply(x) as tf.SymbolicTensor;
+  x = tf.layers.dense({ kernelInitializer: init.next(), units: 64, activation: 'relu' }).apply(x) as tf.SymbolicTensor;
+  return tf.layers.dense({ kernelInitializer: init.next(), units: classes, activation: 'softmax' }).apply(x) as tf.SymbolicTensor;
 }
 
-function seedEmnistCnn(input: tf.SymbolicTensor, classes: number): tf.SymbolicTensor {
+function seedEmnistCnn(input: tf.SymbolicTensor, classes: number, init: SeededGlorot): tf.SymbolicTensor {
   let x = input;
   for (const filters of [32, 64]) {
     for (let i = 0; i < 2; i++) {
-      x = tf.layers.conv2d({ filters, kernelSize: 3, padding: 'same' }).apply(x) as tf.SymbolicTensor;
+      x = tf.layers.conv2d({ kernelInitializer: init.next(), filters, kernelSize: 3, padding: 'same' }).apply(x) as tf.SymbolicTensor;
       x = activationLayer('leakyrelu').apply(x) as tf.SymbolicTensor;
     }
     x = tf.layers.maxPooling2d({ poolSize: 2 }).apply(x) as tf.SymbolicTensor;
     x = tf.layers.dropout({ rate: 0.25 }).apply(x) as tf.SymbolicTensor;
   }
   x = tf.layers.flatten().apply(x) as tf.SymbolicTensor;
-  x = tf.layers.dense({ units: 256, activation: 'relu' }).apply(x) as tf.SymbolicTensor;
+  x = tf.layers.dense({ kernelInitializer: init.next(), units: 256, activation: 'relu' }).apply(x) as tf.SymbolicTensor;
   x = tf.layers.dropout({ rate: 0.5 }).apply(x) as tf.SymbolicTensor;
-  return tf.layers.dense({ units: classes, activation: 'softmax' }).apply(x) as tf.SymbolicTensor;
+  return tf.layers.dense({ kernelInitializer: init.next(), units: classes, activation: 'softmax' }).apply(x) as tf.SymbolicTensor;
 }
 
-function mlp(input: tf.SymbolicTensor, classes: number, opts: MlpOptions): tf.SymbolicTensor {
+function mlp(input: tf.SymbolicTensor, classes: number, opts: MlpOptions, init: SeededGlorot): tf.SymbolicTensor {
   const kernelRegularizer = opts.l2 > 0 ? tf.regularizers.l2({ l2: opts.l2 }) : undefined;
   let x = tf.layers.flatten().apply(input) as tf.SymbolicTensor;
   for (const units of opts.hidden) {
-    x = tf.layers.dense({ units, kernelRegularizer }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers.dense({ kernelInitializer: init.next(), units, kernelRegularizer }).apply(x) as tf.SymbolicTensor;
     x = activationLayer(opts.activation).apply(x) as tf.SymbolicTensor;
     if (opts.dropout > 0) x = tf.layers.dropout({ rate: opts.dropout }).apply(x) as tf.SymbolicTensor;
   }
-  return tf.layers.dense({ units: classes, activation: 'softmax', kernelRegularizer }).apply(x) as tf.SymbolicTensor;
+  return tf.layers.dense({ kernelInitializer: init.next(), units: classes, activation: 'softmax', kernelRegularizer }).apply(x) as tf.SymbolicTensor;
 }
 
-function cnn(input: tf.SymbolicTensor, classes: number, opts: CnnOptions): tf.SymbolicTensor {
+function cnn(input: tf.SymbolicTensor, classes: number, opts: CnnOptions, init: SeededGlorot): tf.SymbolicTensor {
   let x = input;
   opts.filters.forEach((filters, block) => {
     for (let i = 0; i < opts.convsPerBlock; i++) {
       // The stride applies to the first convolution only, as in the reference stride study.
       const strides = block === 0 && i === 0 ? opts.stride : 1;
       x = tf.layers
-        .conv2d({ filters, kernelSize: opts.kernelSize, strides, padding: 'same', useBias: !opts.batchNorm })
+        .conv2d({ kernelInitializer: init.next(), filters, kernelSize: opts.kernelSize, strides, padding: 'same', useBias: !opts.batchNorm })
         .apply(x) as tf.SymbolicTensor;
       if (opts.batchNorm) x = tf.layers.batchNormalization({ momentum: BN_MOMENTUM }).apply(x) as tf.SymbolicTensor;
       x = activationLayer('relu').apply(x) as tf.SymbolicTensor;
@@ -132,17 +133,19 @@ function cnn(input: tf.SymbolicTensor, classes: number, opts: CnnOptions): tf.Sy
   });
   x = (opts.head === 'gap' ? tf.layers.globalAveragePooling2d({}) : tf.layers.flatten()).apply(x) as tf.SymbolicTensor;
   if (opts.dropout > 0) x = tf.layers.dropout({ rate: opts.dropout }).apply(x) as tf.SymbolicTensor;
-  x = tf.layers.dense({ units: opts.dense, activation: 'relu' }).apply(x) as tf.SymbolicTensor;
+  x = tf.layers.dense({ kernelInitializer: init.next(), units: opts.dense, activation: 'relu' }).apply(x) as tf.SymbolicTensor;
   if (opts.dropout > 0) x = tf.layers.dropout({ rate: opts.dropout }).apply(x) as tf.SymbolicTensor;
-  return tf.layers.dense({ units: classes, activation: 'softmax' }).apply(x) as tf.SymbolicTensor;
+  return tf.layers.dense({ kernelInitializer: init.next(), units: classes, activation: 'softmax' }).apply(x) as tf.SymbolicTensor;
 }
 
-/** Build an uncompiled model; weights are initialised from tfjs's global seed state (see seedTf). */
+/** Build an uncompiled model, its kernels initialised (glorot_uniform, as Keras) from `seed`. */
 export function buildCustomModel(
   spec: CustomModelSpec,
   inputShape: [number, number, number],
   classes: number,
+  seed = 1,
 ): tf.LayersModel {
+  const init = new SeededGlorot(seed);
   if (!isCustomModel(spec.model)) {
     throw new TlError(`unknown model "${spec.model}"; use one of ${CUSTOM_MODELS.join(', ')}`);
   }
@@ -150,19 +153,19 @@ export function buildCustomModel(
   let output: tf.SymbolicTensor;
   switch (spec.model) {
     case 'seed-cnn':
-      output = seedCnn(input, classes);
+      output = seedCnn(input, classes, init);
       break;
     case 'seed-emnist-cnn':
-      output = seedEmnistCnn(input, classes);
+      output = seedEmnistCnn(input, classes, init);
       break;
     case 'seed-mlp':
-      output = mlp(input, classes, DEFAULT_MLP);
+      output = mlp(input, classes, DEFAULT_MLP, init);
       break;
     case 'mlp':
-      output = mlp(input, classes, { ...DEFAULT_MLP, ...spec.mlp });
+      output = mlp(input, classes, { ...DEFAULT_MLP, ...spec.mlp }, init);
       break;
     case 'cnn':
-      output = cnn(input, classes, { ...DEFAULT_CNN, ...spec.cnn });
+      output = cnn(input, classes, { ...DEFAULT_CNN, ...spec.cnn }, init);
       break;
   }
   return tf.model({ inputs: input, outputs: output, name: spec.model });

@@ -10,6 +10,7 @@ import { composeGrid, loadThumbnails, type SampleLoader } from './grids.js';
 import { figure, page, scoreCell, section, table, numHeader, escapeHtml, type Cell, type FigureImage } from './html.js';
 import { renderVegaLite, type TopLevelSpec } from './vega.js';
 import { defaultSampleLoader } from './samples.js';
+import { emitMessage } from '../runtime/context.js';
 
 export interface ReportOptions {
   /** How a prediction's picture is found; default: the photo file, or the dataset sample in the tl cache. */
@@ -192,11 +193,11 @@ export async function writeReport(runDir: string, options: ReportOptions = {}): 
 export async function reportOrWarn(runDir: string): Promise<ReportResult | undefined> {
   try {
     const result = await writeReport(runDir);
-    process.stderr.write(`report: ${result.html}\n`);
+    emitMessage(`report: ${result.html}`);
     return result;
   } catch (err) {
     const reason = (err instanceof Error ? err.message : String(err)).split('\n')[0];
-    process.stderr.write(`tl: warning: the run is complete but its report was not written (${reason}); retry with: tl report ${runDir}\n`);
+    emitMessage(`tl: warning: the run is complete but its report was not written (${reason}); retry with: tl report ${runDir}`);
     return undefined;
   }
 }

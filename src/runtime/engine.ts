@@ -6,6 +6,7 @@ import { ONNX_INPUT, ONNX_OUTPUT } from '../artifacts/onnx/export.js';
 import { compileInference } from '../models/fused.js';
 import { fileError, TlError } from '../util/errors.js';
 import { initBackend } from './backend.js';
+import { currentContext, emitMessage } from './context.js';
 
 /**
  * Inference engines: what runs a model forward when nothing trains it (the frozen base's
@@ -25,7 +26,7 @@ export interface InferenceEngine {
 
 /** The engine asked for by --engine / TL_ENGINE, if any. */
 export function requestedEngine(): EngineName | undefined {
-  const raw = process.env.TL_ENGINE;
+  const raw = currentContext().engine ?? process.env.TL_ENGINE;
   if (!raw) return undefined;
   if (!ENGINES.includes(raw as EngineName)) throw new TlError(`unknown engine "${raw}"; use one of ${ENGINES.join(', ')} (--engine or TL_ENGINE)`);
   return raw as EngineName;
@@ -33,7 +34,7 @@ export function requestedEngine(): EngineName | undefined {
 
 /** Intra-op threads: --threads / TL_THREADS, else every core this process may use. */
 export function threadCount(): number {
-  const raw = process.env.TL_THREADS;
+  const raw = currentContext().threads?.toString() ?? process.env.TL_THREADS;
   if (raw === undefined || raw === '') return os.availableParallelism();
   const n = Number(raw);
   if (!(Number.isInteger(n) && n >= 1)) throw new TlError(`--threads (TL_THREADS) must be a positive integer (got ${raw})`);
@@ -64,7 +65,7 @@ export async function chooseEngine(): Promise<EngineName> {
   if (!(loaded instanceof Error)) return 'onnxruntime';
   const reason = loaded.message.split('\n')[0];
   if (wanted === 'onnxruntime') throw new TlError(`engine "onnxruntime" is unavailable: onnxruntime-node did not load (${reason}); run npm install, or use --engine tfjs`);
-  if (!warned) console.error(`tl: onnxruntime-node did not load (${reason}); using the slower tfjs engine`);
+  if (!warned) emitMessage(`tl: onnxruntime-node did not load (${reason}); using the slower tfjs engine`);
   warned = true;
   return 'tfjs';
 }

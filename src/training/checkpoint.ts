@@ -2,14 +2,13 @@ import * as tf from '@tensorflow/tfjs';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { EpochRecord } from '../artifacts/run.js';
-import { randomPosition, restoreRandomPosition } from '../runtime/seed.js';
 import { writeDirAtomic, writeFileAtomic } from '../util/atomic.js';
 import { fileError } from '../util/errors.js';
 
 /**
  * Everything `fit` needs to continue after its last completed epoch as if it had never stopped:
  * weights (current and best), optimizer slots, learning rate, schedules, history and the position
- * of the seeded random generator. Written after every epoch as one directory, atomically:
+ * of the run's dropout generator. Written after every epoch as one directory, atomically:
  *
  *   checkpoint/state.json      CheckpointState
  *   checkpoint/weights.bin     the model's weights after the last completed epoch
@@ -24,13 +23,14 @@ export interface LoopState {
   sinceBest: number;
   plateau: { bestLoss: number; wait: number };
   lr: number;
+  /** Position of the run's dropout generator, so a resumed run draws the same masks. */
+  random: number;
 }
 
 interface CheckpointState extends LoopState {
   version: 1;
   /** What the run was started with; resuming with other options would not continue the same run. */
   fingerprint: unknown;
-  random?: number;
   /** Adam's running beta powers, kept as the step accumulated them (pow() would round differently). */
   adamPowers?: [number, number];
   weights: tf.io.WeightsManifestEntry[];
@@ -91,7 +91,6 @@ export async function saveCheckpoint(
     version: 1,
     fingerprint: checkpoint.fingerprint,
     ...loop,
-    random: randomPosition(),
     ...(powers.accBeta1 && powers.accBeta2 ? { adamPowers: [powers.accBeta1.dataSync()[0]!, powers.accBeta2.dataSync()[0]!] } : {}),
     weights: weights.specs,
     ...(best ? { bestWeights: best.specs } : {}),
@@ -149,9 +148,8 @@ export async function loadCheckpoint(
       powers.accBeta2.assign(tf.scalar(state.adamPowers[1]));
     }
     const bestWeights = state.bestWeights ? await decodeList(path.join(checkpoint.dir, FILES.best), state.bestWeights) : undefined;
-    restoreRandomPosition(state.random);
-    const { epochsDone, history, best, sinceBest, plateau, lr } = state;
-    return { loop: { epochsDone, history, best, sinceBest, plateau, lr }, bestWeights };
+    const { epochsDone, history, best, sinceBest, plateau, lr, random } = state;
+    return { loop: { epochsDone, history, best, sinceBest, plateau, lr, random }, bestWeights };
   } catch (err) {
     if ((err as Error).name === 'TlError') throw err;
     throw fileError(checkpoint.dir, `cannot be loaded (${(err as Error).message.split('\n')[0]})`, `delete ${path.dirname(checkpoint.dir)} to start over`);

@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
+import type { Rng } from '../util/rng.js';
+import { withTlKernels } from '../runtime/patches.js';
 import { CONV_RELU_POOL, convReluPoolRuns, hasFusedConvGradient } from '../runtime/wasm-kernels/index.js';
 
 type LayerWithChildren = tf.layers.Layer & { layers?: tf.layers.Layer[] };
@@ -41,6 +43,31 @@ export function withBatchNormInference<T>(model: tf.LayersModel, fn: () => Promi
       layer.getClassName() === 'BatchNormalization' ? (inputs, kwargs) => original.call(layer, inputs, { ...kwargs, training: false }) : undefined,
     fn,
   );
+}
+
+/**
+ * Run `fn` with every Dropout layer drawing each mask from `rng`. A tfjs Dropout without a seed
+ * takes one from Math.random (unseeded, and a global a library must not replace); with a fixed
+ * seed it draws the same mask at every step. Here each call gets the next seed of the run's own
+ * generator, so masks vary per step and a run (or a resumed one) is reproducible from its seed.
+ */
+export function withSeededDropout<T>(model: tf.LayersModel, rng: Rng, fn: () => Promise<T>): Promise<T> {
+  const seeds = new Map<tf.layers.Layer, unknown>();
+  return withPatchedCalls(
+    model,
+    (layer, original) => {
+      if (layer.getClassName() !== 'Dropout') return undefined;
+      const seeded = layer as unknown as { seed?: number };
+      seeds.set(layer, seeded.seed);
+      return (inputs, kwargs) => {
+        seeded.seed = rng.int(2 ** 31 - 1);
+        return original.call(layer, inputs, kwargs);
+      };
+    },
+    fn,
+  ).finally(() => {
+    for (const [layer, seed] of seeds) (layer as unknown as { seed?: unknown }).seed = seed;
+  });
 }
 
 /** The parts of a tfjs-layers Conv2D the fused kernels need. */
@@ -115,7 +142,8 @@ function fusedCall(conv: Conv2DLayer, activation: 'relu' | 'linear', pooled: boo
 export function withFusedConvolutions<T>(model: tf.LayersModel, fn: () => Promise<T>): Promise<T> {
   if (!hasFusedConvGradient()) return fn();
   const absorbedPools = new Set<tf.layers.Layer>();
-  return withPatchedCalls(
+  // The fused kernels' gradients are registered for as long as the patch stands.
+  return withTlKernels(() => withPatchedCalls(
     model,
     (layer) => {
       if (absorbedPools.has(layer)) return (inputs) => (Array.isArray(inputs) ? inputs[0]! : inputs);
@@ -126,5 +154,5 @@ export function withFusedConvolutions<T>(model: tf.LayersModel, fn: () => Promis
       return fusedCall(layer as unknown as Conv2DLayer, activation, pool !== undefined);
     },
     fn,
-  );
+  ));
 }

@@ -1,9 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
 import type { EpochRecord } from '../artifacts/run.js';
 import { createProgress, logEvent } from '../reporting/progress.js';
+import { emitMessage } from '../runtime/context.js';
+import { withTlKernels } from '../runtime/patches.js';
 import { adam, sparseCrossEntropy } from './optimizers.js';
 import { scoreSamples } from './metrics.js';
-import { withBatchNormInference, withFusedConvolutions } from './layer-patches.js';
+import { withBatchNormInference, withFusedConvolutions, withSeededDropout } from './layer-patches.js';
+import { Rng } from '../util/rng.js';
 import { yieldToEventLoop } from '../util/event-loop.js';
 import { loadCheckpoint, saveCheckpoint, type Checkpoint, type LoopState } from './checkpoint.js';
 
@@ -146,7 +149,7 @@ function observePlateau(config: FitOptions['reduceLrOnPlateau'], state: LoopStat
   const next = Math.max(lr * config.factor, config.minLr ?? 0);
   setLearningRate(optimizer, next);
   state.wait = 0;
-  process.stderr.write(`learning rate ${lr.toExponential(2)} -> ${next.toExponential(2)} (validation loss did not improve)\n`);
+  emitMessage(`learning rate ${lr.toExponential(2)} -> ${next.toExponential(2)} (validation loss did not improve)`);
 }
 
 function improved(record: EpochRecord, best: EpochRecord | undefined, monitor: EarlyStopping['monitor']): boolean {
@@ -156,15 +159,20 @@ function improved(record: EpochRecord, best: EpochRecord | undefined, monitor: E
   return monitor === 'val_acc' ? value > bestValue : value < bestValue;
 }
 
+/** Where a run's dropout generator starts: from its seed, apart from the streams that shuffle and split. */
+function dropoutSeed(seed: number): number {
+  return (seed ^ 0x5eed) >>> 0;
+}
+
 /** The loop's state before its first epoch, or where a checkpoint left it. */
 async function startingState(model: tf.LayersModel, optimizer: tf.Optimizer, opts: FitOptions): Promise<{ loop: LoopState; bestWeights?: tf.Tensor[] }> {
-  const fresh: LoopState = { epochsDone: 0, history: [], sinceBest: 0, plateau: { bestLoss: Infinity, wait: 0 }, lr: opts.lr };
+  const fresh: LoopState = { epochsDone: 0, history: [], sinceBest: 0, plateau: { bestLoss: Infinity, wait: 0 }, lr: opts.lr, random: dropoutSeed(opts.seed) };
   const saved = opts.resume && opts.checkpoint ? await loadCheckpoint(opts.checkpoint, model, optimizer) : undefined;
   if (!saved) return { loop: fresh };
   // JSON has no Infinity: a plateau that has seen no loss yet comes back as null.
   saved.loop.plateau.bestLoss ??= Infinity;
   setLearningRate(optimizer, saved.loop.lr);
-  process.stderr.write(`resuming after epoch ${(opts.epochOffset ?? 0) + saved.loop.epochsDone} from ${opts.checkpoint!.dir}\n`);
+  emitMessage(`resuming after epoch ${(opts.epochOffset ?? 0) + saved.loop.epochsDone} from ${opts.checkpoint!.dir}`);
   return saved;
 }
 
@@ -179,6 +187,7 @@ export async function fit(model: tf.LayersModel, train: BatchSource, opts: FitOp
   const monitor = opts.earlyStopping?.monitor ?? 'val_loss';
   const started = Date.now();
   const { loop, bestWeights: resumedBest } = await startingState(model, optimizer, opts);
+  const dropoutRng = new Rng(0).restore(loop.random);
   let bestWeights = resumedBest;
   let stoppedEarly = false;
 
@@ -207,10 +216,10 @@ export async function fit(model: tf.LayersModel, train: BatchSource, opts: FitOp
       };
       loop.history.push(record);
       logEvent({ event: 'epoch', ...record });
-      process.stderr.write(
+      emitMessage(
         `epoch ${epoch}: loss ${record.loss.toFixed(4)} acc ${record.acc.toFixed(4)}` +
           (val ? ` val_loss ${val.loss.toFixed(4)} val_acc ${val.acc.toFixed(4)}` : '') +
-          ` (${seconds.toFixed(1)}s, ${record.imagesPerSecond.toFixed(0)} img/s)\n`,
+          ` (${seconds.toFixed(1)}s, ${record.imagesPerSecond.toFixed(0)} img/s)`,
       );
       observePlateau(opts.reduceLrOnPlateau, loop.plateau, record, optimizer);
       if (improved(record, loop.best, monitor)) {
@@ -223,12 +232,14 @@ export async function fit(model: tf.LayersModel, train: BatchSource, opts: FitOp
       }
       loop.epochsDone = i;
       loop.lr = learningRate(optimizer) ?? opts.lr;
+      loop.random = dropoutRng.position;
       if (opts.checkpoint) await saveCheckpoint(opts.checkpoint, model, optimizer, bestWeights, loop);
       if (stoppedEarly || opts.signal?.aborted) break;
     }
   };
 
-  await withFusedConvolutions(model, () => (opts.batchNorm === 'inference' ? withBatchNormInference(model, run) : run()));
+  const patched = () => withSeededDropout(model, dropoutRng, () => (opts.batchNorm === 'inference' ? withBatchNormInference(model, run) : run()));
+  await withTlKernels(() => withFusedConvolutions(model, patched));
   // Restore the best epoch's weights: after early stopping, after an interruption, or when a
   // later epoch overfit. With no completed epoch the initial weights stay.
   if (bestWeights) {

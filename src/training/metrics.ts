@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { ClassMetrics, Evaluation } from '../artifacts/run.js';
 import type { BatchSource } from './loop.js';
 import { yieldToEventLoop } from '../util/event-loop.js';
+import { withTlKernels } from '../runtime/patches.js';
 import { createProgress } from '../reporting/progress.js';
 import type { InferenceEngine } from '../runtime/engine.js';
 
@@ -45,11 +46,20 @@ export function summarize(samples: ScoredSample[], lossSum: number, classNames: 
  * Every sample of `source`, in order, through `model` in inference mode: its prediction, and the
  * summed clipped cross-entropy (Keras' clipping). One pass serves validation and test evaluation.
  */
-export async function scoreSamples(
+export function scoreSamples(
   model: tf.LayersModel | InferenceEngine,
   source: BatchSource,
   batchSize: number,
   onBatch: () => void = () => {},
+): Promise<{ samples: ScoredSample[]; lossSum: number }> {
+  return withTlKernels(() => scoreAll(model, source, batchSize, onBatch));
+}
+
+async function scoreAll(
+  model: tf.LayersModel | InferenceEngine,
+  source: BatchSource,
+  batchSize: number,
+  onBatch: () => void,
 ): Promise<{ samples: ScoredSample[]; lossSum: number }> {
   const samples: ScoredSample[] = [];
   let lossSum = 0;

@@ -36,7 +36,11 @@ export function registerWasmKernels(): void {
   for (const override of [batchMatMulOverride, sumOverride, identityOverride, conv2dOneChannelOverride, fusedConv2dOneChannelOverride]) {
     installOverride(override);
   }
-  tf.registerGradient(reluGradConfig);
-  tf.registerGradient(fusedConv2DGradConfig);
-  tf.registerGradient(convReluPoolGradConfig);
 }
+
+/**
+ * The gradients of tl's training kernels: the one-kernel ReLU gradient, FusedConv2D's (which tfjs
+ * lacks) and the conv-relu-pool block's. They replace process-wide registrations, so they are
+ * registered only while tl trains (runtime/patches.ts), never by backend start-up.
+ */
+export const TRAINING_GRADIENTS: readonly tf.GradConfig[] = [reluGradConfig, fusedConv2DGradConfig, convReluPoolGradConfig];
