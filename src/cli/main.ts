@@ -1,4 +1,7 @@
 import { Command, CommanderError } from 'commander';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { packageRoot } from '../util/paths.js';
 import { TlError } from '../util/errors.js';
 import { setJsonLog } from '../reporting/progress.js';
 import { register as registerInfo } from './commands/info.js';
@@ -24,7 +27,7 @@ export function buildProgram(): Command {
     .option('--engine <name>', 'inference engine of frozen bases, predict and evaluate: onnxruntime or tfjs; default: onnxruntime where it loads (env TL_ENGINE)')
     .option('--threads <n>', 'intra-op threads of the onnxruntime engine; default: all available cores (env TL_THREADS)')
     .option('--log-json <file>', 'append one JSON object per epoch/batch event to FILE')
-    .showHelpAfterError()
+    .version(packageVersion(), '--version', 'print the version of tl')
     .exitOverride();
   program.hook('preAction', (cmd) => {
     const opts = cmd.optsWithGlobals() as { backend?: string; engine?: string; threads?: string; logJson?: string };
@@ -34,7 +37,23 @@ export function buildProgram(): Command {
     setJsonLog(opts.logJson);
   });
   for (const register of COMMANDS) register(program);
+  pointToHelpAfterErrors(program);
   return program;
+}
+
+/** The version in package.json, read where the package is installed. */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+/**
+ * A usage error is one line and where to read more, not the whole help: commander's message,
+ * then `see \`tl CMD --help\``, for every (sub)command.
+ */
+function pointToHelpAfterErrors(command: Command, names: string[] = []): void {
+  const path = [...names, command.name()];
+  command.showHelpAfterError(`see \`${path.join(' ')} --help\``);
+  for (const sub of command.commands) pointToHelpAfterErrors(sub, path);
 }
 
 export async function main(argv: string[]): Promise<void> {

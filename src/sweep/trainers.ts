@@ -1,7 +1,7 @@
 import type { RunMetrics } from '../artifacts/run.js';
-import type { CnnOptions, MlpOptions } from '../models/custom.js';
-import type { CustomTrainOptions } from '../training/custom.js';
-import type { TransferTrainOptions } from '../training/transfer.js';
+import { DEFAULT_CNN, DEFAULT_MLP } from '../models/custom.js';
+import { CUSTOM_OPTIONS, type CustomTrainOptions } from '../training/custom.js';
+import { TRANSFER_OPTIONS, type TransferTrainOptions } from '../training/transfer.js';
 import type { Options, SweepCommand } from './spec.js';
 
 /**
@@ -16,18 +16,19 @@ export interface TrainerControl {
 
 export type SweepTrainer = (command: SweepCommand, options: Options, runDir: string, commandLine: string, control?: TrainerControl) => Promise<{ runDir: string; metrics: RunMetrics }>;
 
-type Sweepable<T> = Exclude<keyof T, 'out' | 'command' | 'mlp' | 'cnn' | 'resume' | 'signal'> & string;
+/** Options a sweep cannot set: each configuration gets its own run directory. */
+function sweepable(table: object): string[] {
+  return Object.keys(table).filter((key) => key !== 'out');
+}
 
-/** Spec keys `tl custom train` understands; `satisfies` keeps the list true to CustomTrainOptions. */
+/** Spec keys `tl custom train` understands: its option table, and each architecture field dotted. */
 const CUSTOM_KEYS = [
-  'dataset', 'model', 'epochs', 'batchSize', 'lr', 'valSplit', 'seed', 'resplit', 'trainLimit', 'normalize', 'patience',
-  'mlp.hidden', 'mlp.activation', 'mlp.l2', 'mlp.dropout',
-  'cnn.filters', 'cnn.convsPerBlock', 'cnn.kernelSize', 'cnn.stride', 'cnn.dropout', 'cnn.dense', 'cnn.batchNorm',
-] as const satisfies readonly (Sweepable<CustomTrainOptions> | `mlp.${keyof MlpOptions}` | `cnn.${keyof CnnOptions}`)[];
+  ...sweepable(CUSTOM_OPTIONS),
+  ...Object.keys(DEFAULT_MLP).map((k) => `mlp.${k}`),
+  ...Object.keys(DEFAULT_CNN).map((k) => `cnn.${k}`),
+];
 
-const TRANSFER_KEYS = [
-  'dataDir', 'backbone', 'alpha', 'weights', 'epochs', 'batchSize', 'lr', 'size', 'valSplit', 'seed',
-] as const satisfies readonly Sweepable<TransferTrainOptions>[];
+const TRANSFER_KEYS = ['dataDir', ...sweepable(TRANSFER_OPTIONS)];
 
 export function allowedKeys(command: SweepCommand): readonly string[] {
   return command === 'train' ? TRANSFER_KEYS : CUSTOM_KEYS;

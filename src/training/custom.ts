@@ -2,12 +2,11 @@ import path from 'node:path';
 import { loadDataset, stratifiedSplit, type LoadedDataset } from '../data/datasets.js';
 import { catalogEntry } from '../data/catalog.js';
 import { allRows, byteImageSource, type PixelScaling } from '../data/array-source.js';
-import { buildCustomModel, type CustomModelName, type MlpOptions, type CnnOptions } from '../models/custom.js';
+import { ACTIVATIONS, CUSTOM_MODELS, buildCustomModel, type CustomModelName, type MlpOptions, type CnnOptions } from '../models/custom.js';
 import { initBackend } from '../runtime/backend.js';
 import { seedEverything } from '../runtime/seed.js';
 import { requireRunKind, type DatasetInfo, type PredictionRecord, type RunConfig, type RunMetrics } from '../artifacts/run.js';
 import { Rng } from '../util/rng.js';
-import { TlError } from '../util/errors.js';
 import { fit } from './loop.js';
 import { runFingerprint } from './checkpoint.js';
 import type { RunWorkspace } from '../artifacts/workspace.js';
@@ -15,6 +14,43 @@ import { buildRun, fitSummary, defaultRunDir, type TrainedRun } from './run-writ
 import { evaluateModel, type ScoredSample } from './metrics.js';
 import { openRun } from './predict.js';
 import { evaluateOnEngine, runInference } from './run-engine.js';
+import {
+  ADAM_LR_OPTION, OUT_OPTION, SEED_OPTION, VAL_SPLIT_OPTION, flag, integerList, nonNegativeInteger, numberType, oneOf, positiveInteger, resolveOptions, text, type OptionTable,
+} from './options.js';
+
+/** `tl custom train`'s options, one definition each: CLI flags, sweep keys and the defaults below. */
+export const CUSTOM_OPTIONS = {
+  dataset: { type: text, required: true, placeholder: '<name>', help: 'dataset name (see tl datasets list)' },
+  model: { type: oneOf(CUSTOM_MODELS), default: 'cnn' as CustomModelName, help: CUSTOM_MODELS.join(' | ') },
+  epochs: { type: positiveInteger, default: 10, help: 'maximum epochs' },
+  batchSize: { type: positiveInteger, help: 'mini-batch size (default: per model)' },
+  lr: ADAM_LR_OPTION,
+  valSplit: VAL_SPLIT_OPTION,
+  seed: SEED_OPTION,
+  resplit: { type: numberType('a fraction in (0, 1)', { above: 0, below: 1 }), help: 'derive a stratified train/test split with this test fraction from the one split available' },
+  trainLimit: { type: positiveInteger, help: 'train on at most N images (stratified)' },
+  patience: { type: nonNegativeInteger, default: 3, help: 'early-stopping patience on val loss (0 = off); the best epoch is restored' },
+  lrPatience: { type: nonNegativeInteger, default: 1, help: 'halve the learning rate after N epochs without a better val loss (0 = constant rate)' },
+  normalize: { type: flag, default: true, help: 'feed raw 0..255 pixels instead of [0,1]' },
+  out: { ...OUT_OPTION, help: 'run directory (default runs/<dataset>-<model>-<time>)' },
+} satisfies OptionTable;
+
+const dropoutRate = numberType('a rate in [0, 1)', { min: 0, below: 1 });
+const positiveIntegers = integerList('a list of positive integers like 32,64', positiveInteger);
+
+/**
+ * Flags that set one field of the mlp or cnn architecture (`--dropout` sets both); unset ones keep
+ * the model's defaults (DEFAULT_MLP, DEFAULT_CNN), which the sweep reaches as `mlp.*` / `cnn.*`.
+ */
+export const CUSTOM_ARCHITECTURE_OPTIONS = {
+  hidden: { type: integerList('a list of positive integers like 512,512, or none', positiveInteger), help: 'mlp: hidden layer sizes, e.g. 512,512 (or "none")' },
+  activation: { type: oneOf(ACTIVATIONS), help: `mlp: ${ACTIVATIONS.join(', ')}` },
+  l2: { type: numberType('an L2 penalty of at least 0', { min: 0 }), help: 'mlp: L2 penalty on dense kernels' },
+  dropout: { type: dropoutRate, help: 'mlp/cnn: dropout rate' },
+  filters: { type: positiveIntegers, help: 'cnn: filters per conv stage, e.g. 32,64,128' },
+  kernelSize: { type: positiveInteger, help: 'cnn: convolution size' },
+  stride: { type: positiveInteger, help: 'cnn: stride of the first convolution' },
+} satisfies OptionTable;
 
 export interface CustomTrainOptions {
   dataset: string;
@@ -64,7 +100,6 @@ const DEFAULT_BATCH: Record<CustomModelName, number> = {
  */
 function limitRows(rows: Int32Array, labels: Uint8Array, limit: number | undefined, seed: number): Int32Array {
   if (!limit || limit >= rows.length) return rows;
-  if (limit < 1) throw new TlError(`--train-limit must be at least 1 (got ${limit})`);
   const sub = Uint8Array.from(rows, (r) => labels[r]!);
   const picked = Array.from(stratifiedSplit(sub, limit / rows.length, seed).test.slice(0, limit));
   if (picked.length < limit) {
@@ -104,20 +139,11 @@ function predictionRecords(data: LoadedDataset, samples: ScoredSample[]): Predic
 
 /** Train one of the custom models on a cached dataset and write a complete run directory. */
 export async function trainCustom(opts: CustomTrainOptions): Promise<CustomTrainResult> {
-  const seed = opts.seed ?? 1;
-  const epochs = opts.epochs ?? 10;
-  const batchSize = opts.batchSize ?? DEFAULT_BATCH[opts.model];
-  const lr = opts.lr ?? 1e-3;
-  const valSplit = opts.valSplit ?? 0.1;
-  const patience = opts.patience ?? 3;
-  const lrPatience = opts.lrPatience ?? 1;
-  const normalize = opts.normalize ?? true;
-  if (!(epochs >= 1)) throw new TlError(`--epochs must be a positive integer (got ${opts.epochs})`);
-  if (!(valSplit >= 0 && valSplit < 1)) throw new TlError(`--val-split must be in [0, 1) (got ${valSplit})`);
-
+  const o = resolveOptions(CUSTOM_OPTIONS, opts);
+  const batchSize = o.batchSize ?? DEFAULT_BATCH[o.model];
   const out = path.resolve(opts.out ?? defaultRunDir(opts.dataset, opts.model));
   catalogEntry(opts.dataset); // an unknown name fails here, before anything is created
-  const resolved = { ...opts, seed, epochs, batchSize, lr, valSplit, patience, lrPatience, normalize };
+  const resolved = { ...opts, ...o, batchSize };
   return buildRun(out, { resume: opts.resume }, (ws) => trainInto(ws, resolved));
 }
 

@@ -6,13 +6,14 @@ import { ImageBatchSource, openImageFolder } from '../data/image-folder.js';
 import { isHeadLayer } from '../models/head.js';
 import { initBackend } from '../runtime/backend.js';
 import { seedEverything } from '../runtime/seed.js';
-import { fileError, TlError } from '../util/errors.js';
 import { fit } from './loop.js';
+import { fileError } from '../util/errors.js';
 import { runFingerprint } from './checkpoint.js';
 import { evaluateOnEngine } from './run-engine.js';
-import { datasetInfo, filePredictions } from './transfer.js';
+import { datasetInfo, filePredictions, TRANSFER_OPTIONS } from './transfer.js';
+import { ADAM_LR_OPTION, OUT_OPTION, positiveInteger, resolveOptions, type OptionTable, type ValueType } from './options.js';
 import type { RunWorkspace } from '../artifacts/workspace.js';
-import { buildRun, fitSummary, type TrainedRun } from './run-writer.js';
+import { buildRun, fitSummary, runTimestamp, type TrainedRun } from './run-writer.js';
 
 export interface FinetuneOptions {
   /** The transfer (or earlier finetune) run to start from. */
@@ -50,12 +51,22 @@ export function unfreeze(model: tf.LayersModel, which: 'all' | number): number {
   return count;
 }
 
-export function parseUnfreeze(value: string): 'all' | number {
-  if (value === 'all') return 'all';
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new TlError(`--unfreeze must be "all" or a positive number of layers (got "${value}")`);
-  return n;
-}
+/** `all`, or how many layers at the top of the base train. */
+const unfreezeType: ValueType<'all' | number> = {
+  expected: '"all" or a positive number of layers',
+  placeholder: '<which>',
+  fromText: (t) => (t === 'all' ? 'all' : positiveInteger.fromText(t)),
+  accepts: (v) => v === 'all' || positiveInteger.accepts(v as number),
+};
+
+/** `tl finetune`'s options, one definition each (the CLI flags and the defaults below come from here). */
+export const FINETUNE_OPTIONS = {
+  unfreeze: { type: unfreezeType, default: 'all' as 'all' | number, help: '"all", or N: train the last N layers of the base (plus the head)' },
+  lr: { ...ADAM_LR_OPTION, default: 1e-5, help: 'Adam learning rate (small: the base is pretrained)' },
+  epochs: { type: positiveInteger, default: 3, help: 'epochs of fine-tuning' },
+  batchSize: { type: positiveInteger, help: 'mini-batch size (default: the parent run\'s)' },
+  out: { ...OUT_OPTION, help: 'new run directory (default RUN-finetune-<time>; the parent is never overwritten)' },
+} satisfies OptionTable;
 
 async function parentRun(dir: string): Promise<{ run: RunDir; config: RunConfig }> {
   const run = await RunDir.open(dir);
@@ -69,13 +80,9 @@ async function parentRun(dir: string): Promise<{ run: RunDir; config: RunConfig 
  * with BatchNorm layers kept on their moving statistics, into a NEW run directory.
  */
 export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
-  const lr = opts.lr ?? 1e-5;
-  const epochs = opts.epochs ?? 3;
-  const which = opts.unfreeze ?? 'all';
-  if (!(lr > 0)) throw new TlError(`--lr must be positive (got ${lr})`);
-  if (!(Number.isInteger(epochs) && epochs >= 1)) throw new TlError(`--epochs must be a positive integer (got ${epochs})`);
+  const { lr, epochs, unfreeze: which } = resolveOptions(FINETUNE_OPTIONS, opts);
   const { run: parent, config: parentConfig } = await parentRun(opts.run);
-  const out = opts.out ? path.resolve(opts.out) : `${parent.dir}-finetune`;
+  const out = opts.out ? path.resolve(opts.out) : `${parent.dir}-finetune-${runTimestamp()}`;
   if (out === parent.dir) throw fileError(out, 'is the parent run', 'fine-tuning writes a new run; pass another --out');
   return buildRun(out, { resume: opts.resume }, (ws) => finetuneInto(ws, opts, parent, parentConfig, { lr, epochs, which }));
 }
@@ -89,14 +96,15 @@ async function finetuneInto(
 ): Promise<TrainedRun<FinetuneResult>> {
   const dataDir = opts.dataDir ?? parentConfig.dataset.source;
   if (!dataDir) throw fileError(parent.file('config'), 'names no dataset folder', 'pass DATA_DIR');
+  // Runs record their hyper-parameters; tl train's defaults stand in for any a run lacks.
   const hp = parentConfig.hyperparameters as { batchSize?: number; valSplit?: number };
-  const batchSize = opts.batchSize ?? hp.batchSize ?? 32;
+  const batchSize = opts.batchSize ?? hp.batchSize ?? TRANSFER_OPTIONS.batchSize.default;
   const seed = parentConfig.seed;
 
   const backend = await initBackend();
   const [labels, parentHistory] = await Promise.all([parent.labels(), parent.history()]);
   // The parent's split and seed: validation and test images stay out of training.
-  const data = await openImageFolder(dataDir, { valSplit: hp.valSplit ?? 0.1, seed });
+  const data = await openImageFolder(dataDir, { valSplit: hp.valSplit ?? TRANSFER_OPTIONS.valSplit.default, seed });
   if (JSON.stringify(data.classNames) !== JSON.stringify(labels)) {
     throw fileError(data.root, `has classes ${data.classNames.join(', ')}, the run has ${labels.join(', ')}`, 'fine-tune on a folder with the same classes');
   }

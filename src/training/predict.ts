@@ -14,6 +14,7 @@ import { initBackend } from '../runtime/backend.js';
 import { fileError, TlError } from '../util/errors.js';
 import { evaluateModel } from './metrics.js';
 import { runInference } from './run-engine.js';
+import { positiveInteger, resolveOptions, type OptionTable } from './options.js';
 
 /** A trained run ready to score images: its model plus how it wants its pixels. */
 export interface LoadedRun {
@@ -88,11 +89,16 @@ export interface FilePrediction {
   top: RankedClass[];
 }
 
+/** Options of `tl predict` and `tl classify`, one definition each. */
+export const PREDICT_OPTIONS = {
+  topK: { type: positiveInteger, default: 3, help: 'how many classes to list per image' },
+} satisfies OptionTable;
+
 /** The k most probable classes, highest first. */
 export function topK(probs: ArrayLike<number>, labels: readonly string[], k: number): RankedClass[] {
   return Array.from(probs, (p, index) => ({ index, p }))
     .sort((a, b) => b.p - a.p || a.index - b.index)
-    .slice(0, Math.max(1, Math.min(k, labels.length)))
+    .slice(0, Math.min(k, labels.length))
     .map(({ index, p }, i) => ({ rank: i + 1, label: labels[index]!, index, probability: p }));
 }
 
@@ -100,8 +106,9 @@ export function topK(probs: ArrayLike<number>, labels: readonly string[], k: num
 export async function predictFiles(
   run: LoadedRun,
   files: readonly string[],
-  opts: { topK: number; batchSize?: number },
+  opts: { topK?: number; batchSize?: number } = {},
 ): Promise<{ predictions: FilePrediction[]; skipped: SkippedFile[] }> {
+  const { topK: k } = resolveOptions(PREDICT_OPTIONS, opts);
   const skipped = new Map<string, string>();
   const predictions: FilePrediction[] = [];
   const batchSize = opts.batchSize ?? 32;
@@ -112,8 +119,8 @@ export async function predictFiles(
       const decoded = await decodeSamples(samples.slice(start, start + batchSize), run.config.inputShape, skipped);
       if (decoded.length === 0) continue;
       const values = await engine.run(imagesToArray(decoded.map((d) => d.image), preprocessing).data, decoded.length);
-      const k = run.labels.length;
-      decoded.forEach((d, i) => predictions.push({ file: d.sample.file, top: topK(values.subarray(i * k, (i + 1) * k), run.labels, opts.topK) }));
+      const classes = run.labels.length;
+      decoded.forEach((d, i) => predictions.push({ file: d.sample.file, top: topK(values.subarray(i * classes, (i + 1) * classes), run.labels, k) }));
     }
   } finally {
     await engine.dispose();
@@ -176,7 +183,11 @@ export interface ImageNetClassifierOptions {
 /** The MobileNet classifier's input: 224x224 RGB (it rescales pixels to its input range itself). */
 const IMAGENET_INPUT_SHAPE: [number, number, number] = [224, 224, 3];
 
-const IMAGENET_CLASSES_INDEX = new Map(Object.entries(IMAGENET_CLASSES as Record<string, string>).map(([i, name]) => [name, Number(i)]));
+/**
+ * The 1000 ImageNet class names by index. Names repeat ('crane' is the bird 134 and the machine
+ * 517), so classes are ranked by index and never looked up by name.
+ */
+export const IMAGENET_LABELS: readonly string[] = Array.from({ length: 1000 }, (_, i) => (IMAGENET_CLASSES as Record<number, string>)[i]!);
 
 /** Where @tensorflow-models/mobilenet should load its graph model from. */
 function graphModelSource(model: string): string | tf.io.IOHandler {
@@ -209,8 +220,9 @@ export async function loadImageNetClassifier(opts: ImageNetClassifierOptions = {
 export async function classifyImageNet(
   classifier: mobilenet.MobileNet,
   files: readonly string[],
-  k: number,
+  opts: { topK?: number } = {},
 ): Promise<{ predictions: FilePrediction[]; skipped: SkippedFile[] }> {
+  const { topK: k } = resolveOptions(PREDICT_OPTIONS, opts);
   const predictions: FilePrediction[] = [];
   const skipped: SkippedFile[] = [];
   for (const file of files) {
@@ -221,12 +233,11 @@ export async function classifyImageNet(
     }
     const { data, height, width } = decoded.image;
     const pixels = tf.tensor3d(data, [height, width, 3], 'int32');
-    const classes = await classifier.classify(pixels, k);
+    const probabilities = tf.tidy(() => tf.softmax(classifier.infer(pixels) as tf.Tensor2D));
     pixels.dispose();
-    predictions.push({
-      file,
-      top: classes.map((c, i) => ({ rank: i + 1, label: c.className, index: IMAGENET_CLASSES_INDEX.get(c.className) ?? -1, probability: c.probability })),
-    });
+    const values = await probabilities.data();
+    probabilities.dispose();
+    predictions.push({ file, top: topK(values, IMAGENET_LABELS, k) });
   }
   return { predictions, skipped };
 }

@@ -6,10 +6,14 @@ import { RunWorkspace, type WorkspaceOptions } from '../artifacts/workspace.js';
 import { reportOrWarn } from '../reporting/report.js';
 import type { FitResult } from './loop.js';
 
+/** `2026-01-31T12-00-00`: the time in a default run name, so a second run gets a new folder. */
+export function runTimestamp(): string {
+  return new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
+}
+
 /** `runs/<data>-<model>-<time>` under the working directory. */
 export function defaultRunDir(dataset: string, model: string): string {
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
-  return path.resolve('runs', `${dataset}-${model}-${stamp}`);
+  return path.resolve('runs', `${dataset}-${model}-${runTimestamp()}`);
 }
 
 export interface RunContents {

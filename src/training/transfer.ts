@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { type DatasetInfo, type PredictionRecord, type RunConfig, type RunMetrics } from '../artifacts/run.js';
-import { loadBackbone, type LoadedBackbone } from '../backbones/index.js';
+import { getBackbone, loadBackbone, type LoadedBackbone } from '../backbones/index.js';
 import { DECODER_ID } from '../data/images.js';
 import { openImageFolder, requireEveryClass, type ImageFolderData, type ImageSample } from '../data/image-folder.js';
 import { joinBaseAndHead, buildHead, HEAD_UNITS } from '../models/head.js';
@@ -15,13 +15,33 @@ import type { RunWorkspace } from '../artifacts/workspace.js';
 import { buildRun, fitSummary, defaultRunDir, type TrainedRun } from './run-writer.js';
 import type { ScoredSample } from './metrics.js';
 import { evaluateOnEngine } from './run-engine.js';
+import { ADAM_LR_OPTION, OUT_OPTION, SEED_OPTION, VAL_SPLIT_OPTION, integerType, numberType, positiveInteger, resolveOptions, text, type OptionTable } from './options.js';
+import { MAX_INPUT_SIZE } from '../backbones/layers.js';
+
+/**
+ * `tl train`'s options, one definition each: the CLI flags, the sweep keys and the defaults below
+ * all come from here. The smallest `--size` is the backbone's (its spec's minInputSize), checked
+ * once the backbone is known.
+ */
+export const TRANSFER_OPTIONS = {
+  backbone: { type: text, required: true, placeholder: '<name>', help: 'base network (tl backbones list), e.g. mobilenet' },
+  alpha: { type: numberType('a width multiplier like 0.25', { above: 0 }), help: 'width multiplier, for backbones that have one (mobilenet: 0.25, 0.5, 0.75, 1.0); default: the one the weights have' },
+  weights: { type: text, default: 'imagenet', placeholder: '<src>', help: 'imagenet (from the cache), none (random), a catalog id, or a .h5 file / tfjs model folder' },
+  epochs: { type: positiveInteger, default: 5, help: 'epochs of head training' },
+  batchSize: { type: positiveInteger, default: 32, help: 'mini-batch size' },
+  lr: ADAM_LR_OPTION,
+  size: { type: integerType(`an integer number of pixels up to ${MAX_INPUT_SIZE}`, { min: 1, max: MAX_INPUT_SIZE }), default: 150, placeholder: '<px>', help: 'square input size the images are resized to (at least the backbone\'s minimum)' },
+  valSplit: VAL_SPLIT_OPTION,
+  seed: SEED_OPTION,
+  out: { ...OUT_OPTION, help: 'run directory (default runs/<data>-<backbone>-<time>); never overwritten' },
+} satisfies OptionTable;
 
 export interface TransferTrainOptions {
   dataDir: string;
   backbone: string;
   alpha?: number;
-  /** 'imagenet', 'none', a catalog id, or a path to a .h5 file / tfjs layers folder. */
-  weights: string;
+  /** 'imagenet' (the default), 'none', a catalog id, or a path to a .h5 file / tfjs layers folder. */
+  weights?: string;
   epochs?: number;
   batchSize?: number;
   lr?: number;
@@ -108,12 +128,10 @@ async function cacheFeatures(data: ImageFolderData, backbone: LoadedBackbone, in
   }
 }
 
-function checkOptions(o: Required<Pick<TransferTrainOptions, 'epochs' | 'batchSize' | 'lr' | 'size' | 'valSplit'>>): void {
-  if (!(Number.isInteger(o.epochs) && o.epochs >= 1)) throw new TlError(`--epochs must be a positive integer (got ${o.epochs})`);
-  if (!(Number.isInteger(o.batchSize) && o.batchSize >= 1)) throw new TlError(`--batch-size must be a positive integer (got ${o.batchSize})`);
-  if (!(o.lr > 0)) throw new TlError(`--lr must be positive (got ${o.lr})`);
-  if (!(Number.isInteger(o.size) && o.size >= 32)) throw new TlError(`--size must be an integer of at least 32 pixels (got ${o.size})`);
-  if (!(o.valSplit >= 0 && o.valSplit < 1)) throw new TlError(`--val-split must be in [0, 1) (got ${o.valSplit})`);
+/** The backbone's own limit on `--size`, before any image is decoded or weights read. */
+function checkSizeFor(backbone: string, size: number): void {
+  const { minInputSize } = getBackbone(backbone);
+  if (size < minInputSize) throw new TlError(`--size must be at least ${minInputSize} for ${backbone} (got ${size})`);
 }
 
 /**
@@ -121,21 +139,21 @@ function checkOptions(o: Required<Pick<TransferTrainOptions, 'epochs' | 'batchSi
  * run directory whose model.json is base + head as one stock tfjs layers model.
  */
 export async function trainTransfer(opts: TransferTrainOptions): Promise<TransferTrainResult> {
-  const o = { epochs: 5, batchSize: 32, lr: 1e-3, size: 150, valSplit: 0.1, seed: 1, ...stripUndefined(opts) };
-  checkOptions(o);
+  const o = resolveOptions(TRANSFER_OPTIONS, opts);
+  checkSizeFor(o.backbone, o.size);
   const label = modelLabel(opts.backbone, opts.alpha);
   const out = path.resolve(opts.out ?? defaultRunDir(datasetNameOf(path.resolve(opts.dataDir)), label));
   return buildRun(out, { resume: opts.resume }, (ws) => trainTransferInto(ws, opts, o, label));
 }
 
-type ResolvedTransferOptions = Required<Pick<TransferTrainOptions, 'epochs' | 'batchSize' | 'lr' | 'size' | 'valSplit' | 'seed'>>;
+type ResolvedTransferOptions = ReturnType<typeof resolveOptions<typeof TRANSFER_OPTIONS>>;
 
 async function trainTransferInto(ws: RunWorkspace, opts: TransferTrainOptions, o: ResolvedTransferOptions, label: string): Promise<TrainedRun<TransferTrainResult>> {
   const backend = await initBackend();
   const data = await openImageFolder(opts.dataDir, { valSplit: o.valSplit, seed: o.seed });
   const inputShape: [number, number, number] = [o.size, o.size, 3];
-  const backbone = await loadBackbone({ name: opts.backbone, alpha: opts.alpha, inputShape, weights: opts.weights, seed: o.seed });
   seedEverything(o.seed);
+  const backbone = await loadBackbone({ name: o.backbone, alpha: o.alpha, inputShape, weights: o.weights, seed: o.seed });
 
   const skipped = new Map(data.skipped.map((s) => [s.file, s.reason]));
   const { cache, featureShape, extraction, engine } = await cacheFeatures(data, backbone, inputShape, skipped);
@@ -203,8 +221,4 @@ async function trainTransferInto(ws: RunWorkspace, opts: TransferTrainOptions, o
     contents: { config, labels: data.classNames, history: result.history, metrics, predictions: filePredictions(test.samples, samples) },
     value: { runDir: ws.out, metrics, features: extraction },
   };
-}
-
-function stripUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { listBackbones, type BackboneSpec, type WeightsAsset } from '../../backbones/index.js';
 import { assetCacheDir, assetWeightsPath, isAssetCached } from '../../backbones/catalog.js';
 import { fetchBackboneWeights } from '../../backbones/fetch.js';
-import { TlError } from '../../util/errors.js';
+import { TRANSFER_OPTIONS } from '../../training/transfer.js';
+import { commanderOption } from '../options.js';
 
 function assetSummary(asset: WeightsAsset) {
   const sizes = asset.files.map((f) => f.bytes);
@@ -65,10 +66,9 @@ export function register(program: Command): void {
     .argument('<name>', 'a weights id from `tl backbones list`, or a backbone name (its no-top Keras weights)')
     .description('download (or import with --from) pretrained weights into the cache, checksum-verified')
     .option('--from <path>', 'import a file or folder you downloaded instead of downloading')
-    .option('--alpha <alpha>', 'MobileNet width multiplier when NAME is a backbone name', parseFloat)
+    .addOption(commanderOption('alpha', { ...TRANSFER_OPTIONS.alpha, help: 'MobileNet width multiplier when NAME is a backbone name' }))
     .option('--json', 'machine-readable output')
     .action(async (name: string, opts: { from?: string; alpha?: number; json?: boolean }) => {
-      if (opts.alpha !== undefined && Number.isNaN(opts.alpha)) throw new TlError('--alpha must be a number like 0.25');
       const result = await fetchBackboneWeights(name, { from: opts.from, alpha: opts.alpha, quiet: opts.json });
       if (opts.json) {
         console.log(JSON.stringify({ id: result.asset.id, dir: result.dir, path: assetWeightsPath(result.asset), files: result.files }, null, 2));

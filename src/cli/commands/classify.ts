@@ -1,7 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { classifyImageNet, expandImagePaths, loadImageNetClassifier } from '../../training/predict.js';
+import { classifyImageNet, expandImagePaths, loadImageNetClassifier, PREDICT_OPTIONS } from '../../training/predict.js';
 import { printPredictions } from './predict.js';
-import { parseInteger } from './custom.js';
+import { commanderOption } from '../options.js';
 
 function parseRange(value: string): [number, number] {
   const parts = value.split(',').map(Number);
@@ -16,13 +16,13 @@ export function register(program: Command): void {
     .command('classify')
     .description('ImageNet classes of images with a pretrained MobileNet (@tensorflow-models/mobilenet)')
     .argument('<images...>', 'image files or folders of images')
-    .option('--top-k <k>', 'how many classes to list per image', parseInteger, 3)
+    .addOption(commanderOption('topK', PREDICT_OPTIONS.topK))
     .option('--model <dir|url>', 'tfjs graph model folder (offline) or URL; default: the package\'s hosted MobileNet v1 0.25')
     .option('--input-range <min,max>', 'pixel range the --model expects', parseRange, [0, 1])
     .option('--json', 'machine-readable output')
     .action(async (inputs: string[], flags: { topK: number; model?: string; inputRange: [number, number]; json?: boolean }) => {
       const files = await expandImagePaths(inputs);
       const classifier = await loadImageNetClassifier({ model: flags.model, inputRange: flags.inputRange });
-      printPredictions(await classifyImageNet(classifier, files, flags.topK), flags.json === true);
+      printPredictions(await classifyImageNet(classifier, files, { topK: flags.topK }), flags.json === true);
     });
 }

@@ -1,33 +1,9 @@
-import { Command, InvalidArgumentError } from 'commander';
-import { trainCustom, evaluateCustomRun } from '../../training/custom.js';
-import { ACTIVATIONS, CUSTOM_MODELS, isCustomModel, type Activation } from '../../models/custom.js';
+import type { Command } from 'commander';
+import { trainCustom, evaluateCustomRun, CUSTOM_ARCHITECTURE_OPTIONS, CUSTOM_OPTIONS } from '../../training/custom.js';
+import type { Resolved } from '../../training/options.js';
+import { addOptions } from '../options.js';
 import type { Evaluation } from '../../artifacts/run.js';
-import { TlError } from '../../util/errors.js';
 import { abortOnCtrlC, resumeOption } from '../run-control.js';
-
-export function parseNumber(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n)) throw new InvalidArgumentError(`"${value}" is not a number`);
-  return n;
-}
-
-export function parseInteger(value: string): number {
-  const n = parseNumber(value);
-  if (!Number.isInteger(n)) throw new InvalidArgumentError(`"${value}" is not an integer`);
-  return n;
-}
-
-function parseIntList(value: string): number[] {
-  if (value.trim() === '' || value === 'none') return [];
-  return value.split(',').map((v) => parseInteger(v.trim()));
-}
-
-function parseActivation(value: string): Activation {
-  if (!(ACTIVATIONS as readonly string[]).includes(value)) {
-    throw new InvalidArgumentError(`use one of ${ACTIVATIONS.join(', ')}`);
-  }
-  return value as Activation;
-}
 
 /** One line per class, then accuracy: what a person reads after training. */
 export function formatEvaluation(e: Evaluation): string {
@@ -43,59 +19,16 @@ export function formatEvaluation(e: Evaluation): string {
   ].join('\n');
 }
 
-interface TrainFlags {
-  dataset: string;
-  model: string;
-  epochs: number;
-  batchSize?: number;
-  lr: number;
-  valSplit: number;
-  seed: number;
-  resplit?: number;
-  trainLimit?: number;
-  patience: number;
-  lrPatience: number;
-  normalize: boolean;
-  hidden?: number[];
-  activation?: Activation;
-  l2?: number;
-  dropout?: number;
-  filters?: number[];
-  kernelSize?: number;
-  stride?: number;
-  out?: string;
-  resume?: boolean;
-}
+type TrainFlags = Resolved<typeof CUSTOM_OPTIONS> & Partial<Resolved<typeof CUSTOM_ARCHITECTURE_OPTIONS>> & { resume?: boolean };
 
 export function register(program: Command): void {
   const custom = program.command('custom').description('classifiers trained from scratch on Fashion-MNIST, EMNIST and other idx/CSV datasets');
 
-  custom
-    .command('train')
-    .description('train a custom model on a cached dataset and write a run directory')
-    .requiredOption('--dataset <name>', 'dataset name (see tl datasets list)')
-    .option('--model <name>', `${CUSTOM_MODELS.join(' | ')}`, 'cnn')
-    .option('--epochs <n>', 'maximum epochs', parseInteger, 10)
-    .option('--batch-size <n>', 'mini-batch size (default: per model)', parseInteger)
-    .option('--lr <x>', 'Adam learning rate', parseNumber, 1e-3)
-    .option('--val-split <f>', 'validation fraction of the training split', parseNumber, 0.1)
-    .option('--seed <n>', 'seed for splits, initialisation, dropout and shuffles', parseInteger, 1)
-    .option('--resplit <f>', 'derive a stratified train/test split with this test fraction from the one split available', parseNumber)
-    .option('--train-limit <n>', 'train on at most N images (stratified)', parseInteger)
-    .option('--patience <n>', 'early-stopping patience on val loss (0 = off); the best epoch is restored', parseInteger, 3)
-    .option('--lr-patience <n>', 'halve the learning rate after N epochs without a better val loss (0 = constant rate)', parseInteger, 1)
-    .option('--no-normalize', 'feed raw 0..255 pixels instead of [0,1]')
-    .option('--hidden <list>', 'mlp: hidden layer sizes, e.g. 512,512 (or "none")', parseIntList)
-    .option('--activation <name>', `mlp: ${ACTIVATIONS.join(', ')}`, parseActivation)
-    .option('--l2 <lambda>', 'mlp: L2 penalty on dense kernels', parseNumber)
-    .option('--dropout <rate>', 'mlp/cnn: dropout rate', parseNumber)
-    .option('--filters <list>', 'cnn: filters per conv stage, e.g. 32,64,128', parseIntList)
-    .option('--kernel-size <n>', 'cnn: convolution size', parseInteger)
-    .option('--stride <n>', 'cnn: stride of the first convolution', parseInteger)
-    .option('--out <dir>', 'run directory (default runs/<dataset>-<model>-<time>)')
+  const train = custom.command('train').description('train a custom model on a cached dataset and write a run directory');
+  addOptions(train, CUSTOM_OPTIONS);
+  addOptions(train, CUSTOM_ARCHITECTURE_OPTIONS)
     .addOption(resumeOption())
     .action(async (flags: TrainFlags) => {
-      if (!isCustomModel(flags.model)) throw new TlError(`unknown model "${flags.model}"; use one of ${CUSTOM_MODELS.join(', ')}`);
       const mlp = {
         ...(flags.hidden ? { hidden: flags.hidden } : {}),
         ...(flags.activation ? { activation: flags.activation } : {}),

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { SkippedFile } from '../../data/image-folder.js';
-import { expandImagePaths, formatRanked, openRun, predictFiles, type FilePrediction } from '../../training/predict.js';
-import { parseInteger } from './custom.js';
+import { expandImagePaths, formatRanked, openRun, predictFiles, PREDICT_OPTIONS, type FilePrediction } from '../../training/predict.js';
+import { commanderOption } from '../options.js';
 
 /** Ranked classes per file (or JSON), skipped files on stderr; exit 1 when nothing could be read. */
 export function printPredictions(result: { predictions: FilePrediction[]; skipped: SkippedFile[] }, json: boolean, extra: object = {}): void {
@@ -24,7 +24,7 @@ export function register(program: Command): void {
     .description('classify images with a trained run (transfer, finetune or custom)')
     .argument('<run>', 'run directory written by tl train, tl finetune or tl custom train')
     .argument('<images...>', 'image files or folders of images')
-    .option('--top-k <k>', 'how many classes to list per image', parseInteger, 3)
+    .addOption(commanderOption('topK', PREDICT_OPTIONS.topK))
     .option('--json', 'machine-readable output')
     .action(async (runDir: string, inputs: string[], flags: { topK: number; json?: boolean }) => {
       const run = await openRun(runDir);

@@ -1,22 +1,11 @@
 import type { Command } from 'commander';
-import { trainTransfer } from '../../training/transfer.js';
+import { trainTransfer, TRANSFER_OPTIONS, type TransferTrainOptions } from '../../training/transfer.js';
+import { addOptions } from '../options.js';
 import type { DatasetInfo } from '../../artifacts/run.js';
-import { formatEvaluation, parseInteger, parseNumber } from './custom.js';
+import { formatEvaluation } from './custom.js';
 import { abortOnCtrlC, resumeOption } from '../run-control.js';
 
-interface TrainFlags {
-  backbone: string;
-  alpha?: number;
-  weights: string;
-  epochs: number;
-  batchSize: number;
-  lr: number;
-  size: number;
-  valSplit: number;
-  seed: number;
-  out?: string;
-  resume?: boolean;
-}
+type TrainFlags = Omit<TransferTrainOptions, 'dataDir' | 'command' | 'signal'>;
 
 /** The command line as typed, recorded in run.json so a run can be repeated. */
 export function commandLine(): string {
@@ -32,20 +21,11 @@ export function reportSkipped(dataset: DatasetInfo): void {
 }
 
 export function register(program: Command): void {
-  program
+  const train = program
     .command('train')
     .description('transfer learning: a frozen pretrained base and a new classifier head, trained on an image folder')
-    .argument('<data-dir>', 'one sub-folder of images per class, or train/ [val/] [test/] sub-trees of them')
-    .requiredOption('--backbone <name>', 'base network (tl backbones list), e.g. mobilenet')
-    .option('--alpha <a>', 'width multiplier, for backbones that have one (mobilenet: 0.25, 0.5, 0.75, 1.0)', parseNumber)
-    .option('--weights <src>', 'imagenet (from the cache), none (random), a catalog id, or a .h5 file / tfjs model folder', 'imagenet')
-    .option('--epochs <n>', 'epochs of head training', parseInteger, 5)
-    .option('--batch-size <n>', 'mini-batch size', parseInteger, 32)
-    .option('--lr <x>', 'Adam learning rate', parseNumber, 1e-3)
-    .option('--size <px>', 'square input size the images are resized to', parseInteger, 150)
-    .option('--val-split <f>', 'validation fraction (stratified) when there is no val/ folder', parseNumber, 0.1)
-    .option('--seed <n>', 'seed for the split, initialisation and shuffles', parseInteger, 1)
-    .option('--out <dir>', 'run directory (default runs/<data>-<backbone>-<time>)')
+    .argument('<data-dir>', 'one sub-folder of images per class, or train/ [val/] [test/] sub-trees of them');
+  addOptions(train, TRANSFER_OPTIONS)
     .addOption(resumeOption())
     .action(async (dataDir: string, flags: TrainFlags) => {
       const { runDir, metrics } = await trainTransfer({ ...flags, dataDir, command: commandLine(), signal: abortOnCtrlC() });

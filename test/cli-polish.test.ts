@@ -1,0 +1,81 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import type * as mobilenet from '@tensorflow-models/mobilenet';
+import { repoRoot, tlBin } from './helpers.js';
+import { resolveOptions } from '../src/training/options.js';
+import { TRANSFER_OPTIONS, trainTransfer } from '../src/training/transfer.js';
+import { CUSTOM_OPTIONS } from '../src/training/custom.js';
+import { FINETUNE_OPTIONS } from '../src/training/finetune.js';
+import { allowedKeys } from '../src/sweep/index.js';
+import { classifyImageNet } from '../src/training/predict.js';
+import { initBackend } from '../src/runtime/backend.js';
+import { flowerFiles } from './transfer-fixtures.js';
+
+function tl(...args: string[]) {
+  return spawnSync(process.execPath, [tlBin, ...args], { encoding: 'utf8', env: { ...process.env, TL_QUIET: '1' } });
+}
+
+/** A usage error is commander's line and a pointer to the help, never the help itself. */
+function assertOneLineUsageError(result: ReturnType<typeof tl>, message: RegExp, command: string): void {
+  assert.notEqual(result.status, 0);
+  const lines = result.stderr.trim().split('\n');
+  assert.equal(lines.length, 2, result.stderr);
+  assert.match(lines[0]!, message);
+  assert.equal(lines[1], `see \`${command} --help\``);
+  assert.equal(result.stdout, '');
+}
+
+test('tl --version prints package.json\'s version', () => {
+  const { version } = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string };
+  const result = tl('--version');
+  assert.equal(result.status, 0);
+  assert.equal(result.stdout.trim(), version);
+});
+
+test('usage errors are one line plus where the help is', () => {
+  assertOneLineUsageError(tl('bogus'), /unknown command 'bogus'/, 'tl');
+  assertOneLineUsageError(tl('predict', 'run', 'x.jpg', '--top-k', '0'), /--top-k <n>.*'0' is invalid\. It must be a positive integer/, 'tl predict');
+  assertOneLineUsageError(tl('classify', 'x.jpg', '--top-k', '1.5'), /--top-k.*It must be a positive integer/, 'tl classify');
+  assertOneLineUsageError(tl('backbones', 'fetch', 'mobilenet', '--alpha', '0.25abc'), /--alpha <x>.*'0\.25abc' is invalid/, 'tl backbones fetch');
+  assertOneLineUsageError(tl('custom', 'train', '--dataset', 'x', '--lr-patience', '-1'), /--lr-patience.*at least 0/, 'tl custom train');
+  assertOneLineUsageError(tl('train', 'data', '--backbone', 'mobilenet', '--val-split', '1'), /--val-split.*in \[0, 1\)/, 'tl train');
+  assertOneLineUsageError(tl('finetune', 'run', '--unfreeze', 'some'), /--unfreeze.*"all" or a positive number/, 'tl finetune');
+});
+
+test('the option tables are the defaults of the library, the CLI help and the sweep keys', () => {
+  const transfer = resolveOptions(TRANSFER_OPTIONS, { backbone: 'mobilenet' });
+  assert.deepEqual(
+    { epochs: transfer.epochs, batchSize: transfer.batchSize, size: transfer.size, weights: transfer.weights },
+    { epochs: 5, batchSize: 32, size: 150, weights: 'imagenet' },
+  );
+  assert.equal(resolveOptions(FINETUNE_OPTIONS, {}).lr, 1e-5);
+  assert.throws(() => resolveOptions(CUSTOM_OPTIONS, { dataset: 'x', epochs: 0 }), /^TlError: --epochs must be a positive integer \(got 0\)$/);
+  assert.throws(() => resolveOptions(CUSTOM_OPTIONS, {}), /--dataset is required/);
+  const help = tl('train', '--help').stdout;
+  assert.match(help, /--epochs <n> +epochs of head training \(default: 5\)/);
+  assert.ok(allowedKeys('custom-train').includes('lrPatience'));
+  assert.ok(allowedKeys('custom-train').includes('mlp.hidden'));
+  assert.ok(!allowedKeys('train').includes('out'));
+});
+
+test('--size below a backbone\'s minimum fails at once, naming --size and the backbone\'s minimum', async () => {
+  await assert.rejects(
+    trainTransfer({ dataDir: '/nonexistent', backbone: 'xception', size: 64, weights: 'none' }),
+    /^TlError: --size must be at least 71 for xception \(got 64\)$/,
+  );
+});
+
+test('ImageNet classes that share a name are reported by their own index (crane the bird is 134)', async () => {
+  await initBackend();
+  const logits = Array.from({ length: 1000 }, (_, i) => (i === 134 ? 10 : i === 517 ? 5 : 0));
+  const classifier = { infer: () => tf.tensor2d([logits]) } as unknown as mobilenet.MobileNet;
+  const { predictions } = await classifyImageNet(classifier, [flowerFiles('train', 1)[0]!.file], { topK: 2 });
+  assert.deepEqual(
+    predictions[0]!.top.map((r) => [r.label, r.index]),
+    [['crane', 134], ['crane', 517]],
+  );
+});
