@@ -34,7 +34,9 @@ test('fine-tuning trains the convolutions but leaves every BatchNorm moving mean
   const parentModelJson = await fs.readFile(path.join(parent, 'model.json'), 'utf8');
 
   const { runDir } = await finetune({ run: parent, epochs: 1, lr: 1e-3, batchSize: 16 });
-  assert.equal(runDir, `${parent}-finetune`, 'a new run beside the parent');
+  // Beside the parent, named by the time: a second `tl finetune RUN` gets a folder of its own.
+  assert.equal(path.dirname(runDir), path.dirname(parent));
+  assert.match(path.basename(runDir), /^transfer-finetune-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d$/);
   assert.equal(await fs.readFile(path.join(parent, 'model.json'), 'utf8'), parentModelJson, 'the parent is untouched');
 
   const before = await loadLayersModelFromDir(parent);
@@ -62,7 +64,7 @@ test('fine-tuning trains the convolutions but leaves every BatchNorm moving mean
   assert.equal(config.parent, parent);
   const history = JSON.parse(await fs.readFile(path.join(runDir, 'history.json'), 'utf8')) as EpochRecord[];
   assert.deepEqual(history.map((h) => [h.epoch, h.phase]), [[1, 'transfer'], [2, 'finetune']]);
-  await assert.rejects(finetune({ run: parent, epochs: 1 }), /already exists/);
+  await assert.rejects(finetune({ run: parent, epochs: 1, out: runDir }), /already exists/);
 
   // --unfreeze N: only the last N layers of the base (and the head) train.
   unfreeze(after, 6);
