@@ -1,7 +1,11 @@
 /**
- * The library behind the `tl` CLI, in pipeline order: runtime -> data -> backbones -> training ->
- * evaluation -> artifacts and reports. Every command is a thin wrapper over one of these.
+ * The library behind the `tl` CLI. Start with `createRuntime` (train, finetune, trainCustom, load
+ * -> classify / evaluate); below it, the building blocks in pipeline order: runtime -> data ->
+ * backbones -> training -> evaluation -> artifacts and reports. Every command is a thin wrapper
+ * over one of these.
  */
+export { createRuntime, type Runtime, type RuntimeOptions, type Classifier } from './library.js';
+export { withContext, type TlContext } from './runtime/context.js';
 export { initBackend, runtimeInfo, type BackendName } from './runtime/backend.js';
 export { chooseEngine, engineForModel, onnxEngine, tfjsEngine, engineInfo, type EngineName, type InferenceEngine } from './runtime/engine.js';
 
@@ -15,10 +19,10 @@ export type { BackboneSpec } from './backbones/types.js';
 export { fetchBackboneWeights } from './backbones/fetch.js';
 
 export { buildCustomModel, CUSTOM_MODELS, type CustomModelName } from './models/custom.js';
-export { fit, type BatchSource, type FitOptions, type FitResult } from './training/loop.js';
+export { fit, type BatchSource, type FitOptions, type FitResult, type TrainingCallbacks, type BatchEnd } from './training/loop.js';
 export { trainCustom, evaluateCustomRun, type CustomTrainOptions } from './training/custom.js';
-export { trainTransfer } from './training/transfer.js';
-export { finetune } from './training/finetune.js';
+export { trainTransfer, type TransferTrainOptions, type TransferTrainResult } from './training/transfer.js';
+export { finetune, type FinetuneOptions, type FinetuneResult } from './training/finetune.js';
 export { openRun, predictFiles, evaluateRun, classifyImageNet, loadImageNetClassifier } from './training/predict.js';
 export { evaluateModel } from './training/metrics.js';
 
@@ -26,5 +30,5 @@ export { RunDir, type RunConfig, type RunMetrics, type EpochRecord, type Evaluat
 export { loadLayersModelFromDir, saveLayersModelToDir } from './artifacts/layers-io.js';
 export { exportOnnx, type OnnxExportOptions } from './artifacts/onnx/export.js';
 export { exportRunOnnx } from './artifacts/onnx/run-export.js';
-export { writeReport } from './reporting/report.js';
+export { writeReport, reportOrWarn } from './reporting/report.js';
 export { runSweep } from './sweep/run.js';

@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { packageRoot } from '../util/paths.js';
 import { TlError } from '../util/errors.js';
-import { setJsonLog } from '../reporting/progress.js';
+import { jsonLogSink } from '../reporting/progress.js';
+import { currentContext, withContext, type TlContext } from '../runtime/context.js';
 import { register as registerInfo } from './commands/info.js';
 import { register as registerReport } from './commands/report.js';
 import { register as registerSweep } from './commands/sweep.js';
@@ -29,12 +30,15 @@ export function buildProgram(): Command {
     .option('--log-json <file>', 'append one JSON object per epoch/batch event to FILE')
     .version(packageVersion(), '--version', 'print the version of tl')
     .exitOverride();
+  // The global options become the context of the command's operations: no environment is changed.
   program.hook('preAction', (cmd) => {
     const opts = cmd.optsWithGlobals() as { backend?: string; engine?: string; threads?: string; logJson?: string };
-    if (opts.backend) process.env.TL_BACKEND = opts.backend;
-    if (opts.engine) process.env.TL_ENGINE = opts.engine;
-    if (opts.threads) process.env.TL_THREADS = opts.threads;
-    setJsonLog(opts.logJson);
+    Object.assign(currentContext(), {
+      ...(opts.backend ? { backend: opts.backend } : {}),
+      ...(opts.engine ? { engine: opts.engine } : {}),
+      ...(opts.threads ? { threads: opts.threads } : {}),
+      ...(opts.logJson ? { onEvent: jsonLogSink(opts.logJson) } : {}),
+    });
   });
   for (const register of COMMANDS) register(program);
   pointToHelpAfterErrors(program);
@@ -58,8 +62,9 @@ function pointToHelpAfterErrors(command: Command, names: string[] = []): void {
 
 export async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
+  const terminal: TlContext = { onMessage: (line) => process.stderr.write(line + '\n'), progressStream: process.stderr };
   try {
-    await program.parseAsync(argv);
+    await withContext(terminal, () => program.parseAsync(argv));
   } catch (err) {
     if (err instanceof CommanderError) {
       process.exitCode = err.exitCode;

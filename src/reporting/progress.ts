@@ -1,6 +1,7 @@
 import cliProgress from 'cli-progress';
 import { appendFileSync } from 'node:fs';
 import { fileError } from '../util/errors.js';
+import { currentContext, emitEvent } from '../runtime/context.js';
 
 /**
  * Progress for people and machines: a bar with ETA on a terminal, a plain line every few
@@ -18,32 +19,29 @@ export interface ProgressOptions {
   label: string;
   total: number;
   unit?: string;
-  /** Where plain lines and bars go; stderr keeps stdout clean for --json. */
+  /** Where plain lines and bars go (default: the operation's progress stream; none = silent). */
   stream?: NodeJS.WriteStream;
   quiet?: boolean;
   /** Plain (non-TTY) output: at most one line per this many ms (default 5000; 0 = every tick). */
   intervalMs?: number;
 }
 
-let jsonLogFile: string | undefined;
-
-/**
- * Route structured progress events to a file, one JSON object per line. The file is opened for
- * append at once, so an unwritable path fails before any work starts rather than mid-training.
- */
-export function setJsonLog(file: string | undefined): void {
-  if (file) {
-    try {
-      appendFileSync(file, '');
-    } catch (err) {
-      throw fileError(file, `cannot be written (${(err as NodeJS.ErrnoException).code ?? 'error'})`, 'pass a writable path to --log-json');
-    }
-  }
-  jsonLogFile = file;
+/** One structured event to the current operation's event sink (the CLI's --log-json), if any. */
+export function logEvent(event: Record<string, unknown>): void {
+  emitEvent(event);
 }
 
-export function logEvent(event: Record<string, unknown>): void {
-  if (jsonLogFile) appendFileSync(jsonLogFile, JSON.stringify({ time: new Date().toISOString(), ...event }) + '\n');
+/**
+ * The CLI's --log-json sink: one JSON object per line, appended. The file is opened at once, so an
+ * unwritable path fails before any work starts rather than mid-training.
+ */
+export function jsonLogSink(file: string): (event: Record<string, unknown>) => void {
+  try {
+    appendFileSync(file, '');
+  } catch (err) {
+    throw fileError(file, `cannot be written (${(err as NodeJS.ErrnoException).code ?? 'error'})`, 'pass a writable path to --log-json');
+  }
+  return (event) => appendFileSync(file, JSON.stringify(event) + '\n');
 }
 
 function formatValues(values: Record<string, number | string>): string {
@@ -59,7 +57,9 @@ function formatSeconds(s: number): string {
 }
 
 export function createProgress(opts: ProgressOptions): Progress {
-  const stream = opts.stream ?? process.stderr;
+  // Silent unless the caller (the CLI) gave the operation a stream: the library never writes to the terminal by itself.
+  const stream = opts.stream ?? currentContext().progressStream;
+  if (!stream) return { tick() {}, done() {} };
   const quiet = opts.quiet ?? process.env.TL_QUIET === '1';
   const start = Date.now();
   let current = 0;

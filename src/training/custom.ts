@@ -4,10 +4,9 @@ import { catalogEntry } from '../data/catalog.js';
 import { allRows, byteImageSource, type PixelScaling } from '../data/array-source.js';
 import { ACTIVATIONS, CUSTOM_MODELS, buildCustomModel, type CustomModelName, type MlpOptions, type CnnOptions } from '../models/custom.js';
 import { initBackend } from '../runtime/backend.js';
-import { seedEverything } from '../runtime/seed.js';
 import { requireRunKind, type DatasetInfo, type PredictionRecord, type RunConfig, type RunMetrics } from '../artifacts/run.js';
 import { Rng } from '../util/rng.js';
-import { fit } from './loop.js';
+import { fit, type TrainingCallbacks } from './loop.js';
 import { runFingerprint } from './checkpoint.js';
 import type { RunWorkspace } from '../artifacts/workspace.js';
 import { buildRun, fitSummary, defaultRunDir, type TrainedRun } from './run-writer.js';
@@ -77,6 +76,8 @@ export interface CustomTrainOptions {
   resume?: boolean;
   /** Aborting stops training after the current batch; the run is written marked interrupted. */
   signal?: AbortSignal;
+  /** Called after every batch and epoch (Keras-style); see TrainingCallbacks. */
+  callbacks?: TrainingCallbacks;
   command?: string;
 }
 
@@ -153,12 +154,11 @@ async function trainInto(ws: RunWorkspace, opts: ResolvedOptions): Promise<Train
   const { seed, epochs, batchSize, lr, valSplit, patience, lrPatience, normalize } = opts;
   const backend = await initBackend();
   const data = await loadDataset(opts.dataset, { resplit: opts.resplit, seed });
-  seedEverything(seed);
 
   const scaling: PixelScaling = { scale: normalize ? 1 / 255 : 1, offset: 0 };
   const { train, val } = splitTrainVal(data, valSplit, seed, opts.trainLimit);
   const inputShape: [number, number, number] = [data.train.height, data.train.width, 1];
-  const model = buildCustomModel({ model: opts.model, mlp: opts.mlp, cnn: opts.cnn }, inputShape, data.classNames.length);
+  const model = buildCustomModel({ model: opts.model, mlp: opts.mlp, cnn: opts.cnn }, inputShape, data.classNames.length, seed);
   const hyperparameters = {
     epochs,
     batchSize,
@@ -185,6 +185,7 @@ async function trainInto(ws: RunWorkspace, opts: ResolvedOptions): Promise<Train
     checkpoint: { dir: ws.checkpointDir, fingerprint: runFingerprint({ dataset: data.name, model: opts.model, seed }, hyperparameters) },
     resume: ws.resuming,
     signal: opts.signal,
+    callbacks: opts.callbacks,
     phase: 'train',
     label: `${opts.model} epoch`,
   });

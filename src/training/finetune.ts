@@ -5,9 +5,8 @@ import { loadLayersModelFromDir } from '../artifacts/layers-io.js';
 import { ImageBatchSource, openImageFolder } from '../data/image-folder.js';
 import { isHeadLayer } from '../models/head.js';
 import { initBackend } from '../runtime/backend.js';
-import { seedEverything } from '../runtime/seed.js';
-import { fit } from './loop.js';
 import { fileError } from '../util/errors.js';
+import { fit, type TrainingCallbacks } from './loop.js';
 import { runFingerprint } from './checkpoint.js';
 import { evaluateOnEngine } from './run-engine.js';
 import { datasetInfo, filePredictions, TRANSFER_OPTIONS } from './transfer.js';
@@ -30,6 +29,8 @@ export interface FinetuneOptions {
   resume?: boolean;
   /** Aborting stops training after the current batch; the run is written marked interrupted. */
   signal?: AbortSignal;
+  /** Called after every batch and epoch (Keras-style); see TrainingCallbacks. */
+  callbacks?: TrainingCallbacks;
   command?: string;
 }
 
@@ -110,7 +111,6 @@ async function finetuneInto(
   }
   const model = await loadLayersModelFromDir(parent.dir);
   const unfrozen = unfreeze(model, which);
-  seedEverything(seed);
 
   const skipped = new Map(data.skipped.map((s) => [s.file, s.reason]));
   const { inputShape, preprocessing } = parentConfig;
@@ -129,6 +129,7 @@ async function finetuneInto(
     checkpoint: { dir: ws.checkpointDir, fingerprint: runFingerprint({ parent: parent.dir, data: data.root }, finetuneHyperparameters) },
     resume: ws.resuming,
     signal: opts.signal,
+    callbacks: opts.callbacks,
     label: 'finetune epoch',
   });
   const test = new ImageBatchSource(data.test, inputShape, preprocessing, skipped);

@@ -30,6 +30,26 @@ export interface EarlyStopping {
   monitor: 'val_loss' | 'val_acc';
 }
 
+/** What a batch's end reports to TrainingCallbacks.onBatchEnd. */
+export interface BatchEnd {
+  epoch: number;
+  /** 1-based index of the batch within its epoch. */
+  batch: number;
+  batches: number;
+  loss: number;
+  acc: number;
+}
+
+/**
+ * Keras-style callbacks, to watch or steer a training run from code. They run inside the loop
+ * (awaited), so a slow callback slows training; to stop a run, abort its `signal`.
+ */
+export interface TrainingCallbacks {
+  onBatchEnd?(info: BatchEnd): void | Promise<void>;
+  /** After validation and the checkpoint of each completed epoch. */
+  onEpochEnd?(record: EpochRecord): void | Promise<void>;
+}
+
 export interface FitOptions {
   epochs: number;
   batchSize: number;
@@ -47,6 +67,7 @@ export interface FitOptions {
    * marked interrupted. The CLI aborts it on Ctrl-C; the library never touches process signals.
    */
   signal?: AbortSignal;
+  callbacks?: TrainingCallbacks;
   phase?: EpochRecord['phase'];
   /** Epoch numbers continue from here (fine-tuning continues a transfer run's history). */
   epochOffset?: number;
@@ -98,6 +119,7 @@ async function trainEpoch(
   let lossSum = 0;
   let correct = 0;
   let seen = 0;
+  let batch = 0;
   let complete = true;
   for await (const { x, y } of source.batches(opts.batchSize, opts.seed * 100003 + epoch)) {
     await yieldToEventLoop();
@@ -120,6 +142,7 @@ async function trainEpoch(
     seen += b;
     progress.tick(1, { loss: lossSum / seen, acc: correct / seen });
     logEvent({ event: 'batch', phase: opts.phase ?? 'train', epoch, loss: l, acc: c / b });
+    await opts.callbacks?.onBatchEnd?.({ epoch, batch: ++batch, batches: batchesTotal, loss: l, acc: c / b });
   }
   progress.done();
   return { loss: lossSum / Math.max(seen, 1), acc: correct / Math.max(seen, 1), seen, complete };
@@ -234,6 +257,7 @@ export async function fit(model: tf.LayersModel, train: BatchSource, opts: FitOp
       loop.lr = learningRate(optimizer) ?? opts.lr;
       loop.random = dropoutRng.position;
       if (opts.checkpoint) await saveCheckpoint(opts.checkpoint, model, optimizer, bestWeights, loop);
+      await opts.callbacks?.onEpochEnd?.(record);
       if (stoppedEarly || opts.signal?.aborted) break;
     }
   };

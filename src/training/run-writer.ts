@@ -3,7 +3,6 @@ import { RunDir, type EpochRecord, type PredictionRecord, type RunConfig, type R
 import { saveLayersModelToDir } from '../artifacts/layers-io.js';
 import path from 'node:path';
 import { RunWorkspace, type WorkspaceOptions } from '../artifacts/workspace.js';
-import { reportOrWarn } from '../reporting/report.js';
 import type { FitResult } from './loop.js';
 
 /** `2026-01-31T12-00-00`: the time in a default run name, so a second run gets a new folder. */
@@ -43,10 +42,11 @@ export interface TrainedRun<T> {
 
 /**
  * The skeleton every training command shares: a locked workspace beside `out` (checked writable
- * before any work), the trainer's work in it, the run files, the rename into place, then the report.
+ * before any work), the trainer's work in it, the run files and the rename into place. The report
+ * is a separate step (reporting/report.ts) that the CLI takes.
  */
 export async function buildRun<T>(out: string, opts: WorkspaceOptions, train: (ws: RunWorkspace) => Promise<TrainedRun<T>>): Promise<T> {
-  const value = await RunWorkspace.run(out, opts, async (ws) => {
+  return RunWorkspace.run(out, opts, async (ws) => {
     const { model, contents, value } = await train(ws);
     try {
       await writeRunFiles(ws.dir, model, contents);
@@ -55,8 +55,6 @@ export async function buildRun<T>(out: string, opts: WorkspaceOptions, train: (w
     }
     return value;
   });
-  await reportOrWarn(out);
-  return value;
 }
 
 /** The part of metrics.json every training command takes from its `fit` result. */

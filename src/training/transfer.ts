@@ -6,10 +6,9 @@ import { openImageFolder, requireEveryClass, type ImageFolderData, type ImageSam
 import { joinBaseAndHead, buildHead, HEAD_UNITS } from '../models/head.js';
 import { engineForModel } from '../runtime/engine.js';
 import { initBackend } from '../runtime/backend.js';
-import { seedEverything } from '../runtime/seed.js';
 import { TlError } from '../util/errors.js';
 import { cachedFeatureSource, extractFeatures, FeatureCache, type ExtractionResult } from './feature-cache.js';
-import { fit } from './loop.js';
+import { fit, type TrainingCallbacks } from './loop.js';
 import { runFingerprint } from './checkpoint.js';
 import type { RunWorkspace } from '../artifacts/workspace.js';
 import { buildRun, fitSummary, defaultRunDir, type TrainedRun } from './run-writer.js';
@@ -54,6 +53,8 @@ export interface TransferTrainOptions {
   resume?: boolean;
   /** Aborting stops training after the current batch; the run is written marked interrupted. */
   signal?: AbortSignal;
+  /** Called after every batch and epoch (Keras-style); see TrainingCallbacks. */
+  callbacks?: TrainingCallbacks;
   command?: string;
 }
 
@@ -152,7 +153,6 @@ async function trainTransferInto(ws: RunWorkspace, opts: TransferTrainOptions, o
   const backend = await initBackend();
   const data = await openImageFolder(opts.dataDir, { valSplit: o.valSplit, seed: o.seed });
   const inputShape: [number, number, number] = [o.size, o.size, 3];
-  seedEverything(o.seed);
   const backbone = await loadBackbone({ name: o.backbone, alpha: o.alpha, inputShape, weights: o.weights, seed: o.seed });
 
   const skipped = new Map(data.skipped.map((s) => [s.file, s.reason]));
@@ -181,6 +181,7 @@ async function trainTransferInto(ws: RunWorkspace, opts: TransferTrainOptions, o
     checkpoint: { dir: ws.checkpointDir, fingerprint: runFingerprint({ data: data.root, backbone: backbone.spec.name, weights: backbone.weightsSource, seed: o.seed }, hyperparameters) },
     resume: ws.resuming,
     signal: opts.signal,
+    callbacks: opts.callbacks,
     phase: 'transfer',
     label: 'head epoch',
   });

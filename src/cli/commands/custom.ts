@@ -4,6 +4,7 @@ import type { Resolved } from '../../training/options.js';
 import { addOptions } from '../options.js';
 import type { Evaluation } from '../../artifacts/run.js';
 import { abortOnCtrlC, resumeOption } from '../run-control.js';
+import { reportOrWarn } from '../../reporting/report.js';
 
 /** One line per class, then accuracy: what a person reads after training. */
 export function formatEvaluation(e: Evaluation): string {
@@ -51,6 +52,7 @@ export function register(program: Command): void {
       });
       console.log(formatEvaluation(metrics.test));
       console.log(`run: ${runDir}`);
+      await reportOrWarn(runDir);
       if (metrics.interrupted) process.exitCode = 130;
     });
 

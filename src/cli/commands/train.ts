@@ -4,6 +4,7 @@ import { addOptions } from '../options.js';
 import type { DatasetInfo } from '../../artifacts/run.js';
 import { formatEvaluation } from './custom.js';
 import { abortOnCtrlC, resumeOption } from '../run-control.js';
+import { reportOrWarn } from '../../reporting/report.js';
 
 type TrainFlags = Omit<TransferTrainOptions, 'dataDir' | 'command' | 'signal'>;
 
@@ -32,6 +33,7 @@ export function register(program: Command): void {
       reportSkipped(metrics.dataset);
       console.log(formatEvaluation(metrics.test));
       console.log(`run: ${runDir}`);
+      await reportOrWarn(runDir);
       if (metrics.interrupted) process.exitCode = 130;
     });
 }
