@@ -1,4 +1,7 @@
 import { Option } from 'commander';
+import type { RunMetrics } from '../artifacts/run.js';
+import { reportOrWarn } from '../reporting/report.js';
+import { formatEvaluation, reportSkipped } from './output.js';
 
 /**
  * Ctrl-C for the training commands, the one place tl maps a signal to cancellation. The first
@@ -19,4 +22,16 @@ export function abortOnCtrlC(): AbortSignal {
 /** `--resume`, shared by every training command. */
 export function resumeOption(): Option {
   return new Option('--resume', 'continue the unfinished run in OUT.partial from its last checkpoint (pass the same --out and options)');
+}
+
+/**
+ * What every training command does with its finished run: the skipped files and the evaluation
+ * for the person, the run's path, its report, and exit status 130 when Ctrl-C cut training short.
+ */
+export async function finishTrainingCommand({ runDir, metrics }: { runDir: string; metrics: RunMetrics }): Promise<void> {
+  reportSkipped(metrics.dataset);
+  console.log(formatEvaluation(metrics.test));
+  console.log(`run: ${runDir}`);
+  await reportOrWarn(runDir);
+  if (metrics.interrupted) process.exitCode = 130;
 }

@@ -2,23 +2,9 @@ import type { Command } from 'commander';
 import { trainCustom, evaluateCustomRun, CUSTOM_ARCHITECTURE_OPTIONS, CUSTOM_OPTIONS } from '../../training/custom.js';
 import type { Resolved } from '../../training/options.js';
 import { addOptions } from '../options.js';
-import type { Evaluation } from '../../artifacts/run.js';
-import { abortOnCtrlC, resumeOption } from '../run-control.js';
-import { reportOrWarn } from '../../reporting/report.js';
+import { abortOnCtrlC, finishTrainingCommand, resumeOption } from '../run-control.js';
+import { formatEvaluation } from '../output.js';
 
-/** One line per class, then accuracy: what a person reads after training. */
-export function formatEvaluation(e: Evaluation): string {
-  const width = Math.max(5, ...e.perClass.map((c) => c.label.length));
-  const rows = e.perClass.map(
-    (c) =>
-      `${c.label.padEnd(width)}  ${c.precision.toFixed(3)}  ${c.recall.toFixed(3)}  ${c.f1.toFixed(3)}  ${String(c.support).padStart(6)}`,
-  );
-  return [
-    `${'class'.padEnd(width)}  prec   recall f1     support`,
-    ...rows,
-    `accuracy ${(e.accuracy * 100).toFixed(2)}%  loss ${e.loss.toFixed(4)}`,
-  ].join('\n');
-}
 
 type TrainFlags = Resolved<typeof CUSTOM_OPTIONS> & Partial<Resolved<typeof CUSTOM_ARCHITECTURE_OPTIONS>> & { resume?: boolean };
 
@@ -42,7 +28,7 @@ export function register(program: Command): void {
         ...(flags.stride ? { stride: flags.stride } : {}),
         ...(flags.dropout !== undefined ? { dropout: flags.dropout } : {}),
       };
-      const { runDir, metrics } = await trainCustom({
+      const result = await trainCustom({
         ...flags,
         model: flags.model,
         mlp: flags.model === 'mlp' ? mlp : undefined,
@@ -50,10 +36,7 @@ export function register(program: Command): void {
         command: ['tl', ...process.argv.slice(2)].join(' '),
         signal: abortOnCtrlC(),
       });
-      console.log(formatEvaluation(metrics.test));
-      console.log(`run: ${runDir}`);
-      await reportOrWarn(runDir);
-      if (metrics.interrupted) process.exitCode = 130;
+      await finishTrainingCommand(result);
     });
 
   custom

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { Evaluation } from '../../artifacts/run.js';
 import { evaluateRun, openRun, type Misclassified } from '../../training/predict.js';
-import { formatEvaluation } from './custom.js';
+import { formatEvaluation } from '../output.js';
 
 /** Rows = true class, columns = predicted, with the class names as headers. */
 export function formatConfusion(e: Evaluation): string {

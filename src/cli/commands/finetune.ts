@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
 import { finetune, FINETUNE_OPTIONS, type FinetuneOptions } from '../../training/finetune.js';
-import { formatEvaluation } from './custom.js';
-import { commandLine, reportSkipped } from './train.js';
-import { abortOnCtrlC, resumeOption } from '../run-control.js';
+import { commandLine } from './train.js';
+import { abortOnCtrlC, finishTrainingCommand, resumeOption } from '../run-control.js';
 import { addOptions } from '../options.js';
 
 type FinetuneFlags = Omit<FinetuneOptions, 'run' | 'dataDir' | 'command' | 'signal'>;
@@ -16,10 +15,6 @@ export function register(program: Command): void {
   addOptions(command, FINETUNE_OPTIONS)
     .addOption(resumeOption())
     .action(async (run: string, dataDir: string | undefined, flags: FinetuneFlags) => {
-      const { runDir, metrics } = await finetune({ ...flags, run, dataDir, command: commandLine(), signal: abortOnCtrlC() });
-      reportSkipped(metrics.dataset);
-      console.log(formatEvaluation(metrics.test));
-      console.log(`run: ${runDir}`);
-      if (metrics.interrupted) process.exitCode = 130;
+      await finishTrainingCommand(await finetune({ ...flags, run, dataDir, command: commandLine(), signal: abortOnCtrlC() }));
     });
 }

@@ -1,10 +1,7 @@
 import type { Command } from 'commander';
 import { trainTransfer, TRANSFER_OPTIONS, type TransferTrainOptions } from '../../training/transfer.js';
 import { addOptions } from '../options.js';
-import type { DatasetInfo } from '../../artifacts/run.js';
-import { formatEvaluation } from './custom.js';
-import { abortOnCtrlC, resumeOption } from '../run-control.js';
-import { reportOrWarn } from '../../reporting/report.js';
+import { abortOnCtrlC, finishTrainingCommand, resumeOption } from '../run-control.js';
 
 type TrainFlags = Omit<TransferTrainOptions, 'dataDir' | 'command' | 'signal'>;
 
@@ -13,13 +10,6 @@ export function commandLine(): string {
   return ['tl', ...process.argv.slice(2)].join(' ');
 }
 
-/** Files that could not be used, one line each (on stderr: stdout stays the result). */
-export function reportSkipped(dataset: DatasetInfo): void {
-  const skipped = dataset.skipped ?? [];
-  if (skipped.length === 0) return;
-  process.stderr.write(`skipped ${skipped.length} file(s):\n`);
-  for (const s of skipped) process.stderr.write(`  ${s.file}: ${s.reason}\n`);
-}
 
 export function register(program: Command): void {
   const train = program
@@ -29,11 +19,6 @@ export function register(program: Command): void {
   addOptions(train, TRANSFER_OPTIONS)
     .addOption(resumeOption())
     .action(async (dataDir: string, flags: TrainFlags) => {
-      const { runDir, metrics } = await trainTransfer({ ...flags, dataDir, command: commandLine(), signal: abortOnCtrlC() });
-      reportSkipped(metrics.dataset);
-      console.log(formatEvaluation(metrics.test));
-      console.log(`run: ${runDir}`);
-      await reportOrWarn(runDir);
-      if (metrics.interrupted) process.exitCode = 130;
+      await finishTrainingCommand(await trainTransfer({ ...flags, dataDir, command: commandLine(), signal: abortOnCtrlC() }));
     });
 }
