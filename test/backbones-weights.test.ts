@@ -1,15 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/runtime/backend.js';
-import { assignWeights, getBackbone, loadBackbone, readWeightsFile } from '../src/backbones/index.js';
+import { assignWeights, getBackbone, loadBackbone, parseWeightsSource, readWeightsFile } from '../src/backbones/index.js';
+import { mobilenet } from '../src/backbones/mobilenet.js';
 import { loadLayersModelFromDir } from '../src/artifacts/layers-io.js';
 import { decodeImage } from '../src/data/images.js';
 import { imagesToTensor } from '../src/data/preprocess.js';
 import { TlError } from '../src/util/errors.js';
-import { shared } from './helpers.js';
+import { shared, tempDir } from './helpers.js';
 
 await initBackend();
 
@@ -66,12 +67,42 @@ test('MobileNet 0.75 with its top: ImageNet top-1 from this architecture equals 
   assert.ok(diff < 1e-4, `probabilities agree (max |diff| ${diff})`);
 });
 
-test('without --alpha the width follows from the weights file', async () => {
-  const loaded = await loadBackbone({ name: 'mobilenet', inputShape: [96, 96, 3], weights: H5_025 });
-  assert.equal(loaded.alpha, 0.25);
-  assert.deepEqual(loaded.model.outputs[0]!.shape, [null, 3, 3, 256]);
+test('without --alpha the width follows from the weights file\'s conv1 kernel, and one model is built', async () => {
+  const build = mobilenet.build;
+  let builds = 0;
+  mobilenet.build = (opts) => (builds++, build(opts));
+  try {
+    const loaded = await loadBackbone({ name: 'mobilenet', inputShape: [96, 96, 3], weights: H5_025 });
+    assert.equal(loaded.alpha, 0.25);
+    assert.deepEqual(loaded.model.outputs[0]!.shape, [null, 3, 3, 256]);
+    const wider = await loadBackbone({ name: 'mobilenet', inputShape: [96, 96, 3], weights: TFJS_075 });
+    assert.equal(wider.alpha, 0.75);
+    assert.equal(builds, 2, 'one model per load, not one per width tried');
+  } finally {
+    mobilenet.build = build;
+  }
   const none = await loadBackbone({ name: 'mobilenet', inputShape: [96, 96, 3], weights: 'none' });
   assert.equal(none.alpha, 1.0);
+});
+
+test('--weights is parsed once: none, imagenet, a catalog id (never hidden by a folder of that name), or a file with its format', async () => {
+  assert.deepEqual(await parseWeightsSource('none'), { kind: 'none' });
+  assert.deepEqual(await parseWeightsSource('imagenet'), { kind: 'imagenet' });
+  assert.deepEqual(await parseWeightsSource(H5_025), { kind: 'file', path: H5_025, format: 'keras-h5' });
+  assert.deepEqual(await parseWeightsSource(TFJS_025), { kind: 'file', path: TFJS_025, format: 'tfjs-layers' });
+  const cwd = process.cwd();
+  process.chdir(tempDir('tl-weights-cwd-'));
+  try {
+    mkdirSync('mobilenet-0.25-notop');
+    const source = await parseWeightsSource('mobilenet-0.25-notop');
+    assert.equal(source.kind, 'catalog');
+    assert.deepEqual(await parseWeightsSource('./mobilenet-0.25-notop'), { kind: 'file', path: './mobilenet-0.25-notop', format: 'tfjs-layers' });
+  } finally {
+    process.chdir(cwd);
+  }
+  await assert.rejects(parseWeightsSource('no/such/file.h5'), /^TlError: weights "no\/such\/file.h5" not found: use none, imagenet, a catalog id/);
+  await assert.rejects(loadBackbone({ name: 'vgg16', weights: 'mobilenet-0.25-notop' }), /weights "mobilenet-0.25-notop" are for mobilenet, not vgg16/);
+  await assert.rejects(loadBackbone({ name: 'mobilenet', alpha: 0.5, weights: 'mobilenet-0.25-notop' }), /are for alpha 0.25, not --alpha 0.5/);
 });
 
 test('a weights file for another architecture or width fails with one line naming layer, shapes and file', async () => {

@@ -1,13 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { TlError } from '../util/errors.js';
-import { assetWeightsPath, findAsset, isAssetCached, weightsCatalog } from './catalog.js';
+import { assetWeightsPath, isAssetCached, weightsCatalog } from './catalog.js';
 import { mobilenet } from './mobilenet.js';
 import { vgg16 } from './vgg16.js';
 import { xception } from './xception.js';
 import { assignWeights } from './weights-apply.js';
-import { readWeightsFile } from './weights-read.js';
+import { readWeightsFile, type WeightsFile } from './weights-read.js';
+import { parseWeightsSource, type WeightsSource } from './weights-source.js';
 import type { BackboneSpec, BuildOptions, InputShape, WeightsAsset } from './types.js';
 
 export type { BackboneSpec, BuildOptions, InputShape, WeightsAsset, WeightsFileEntry } from './types.js';
@@ -55,8 +55,8 @@ export interface LoadBackboneOptions {
   name: string;
   alpha?: number;
   inputShape?: InputShape;
-  /** 'none' (random init, seeded), 'imagenet' (from the cache), a path (.h5, tfjs folder or model.json) or a catalog asset id. */
-  weights: string;
+  /** 'none' (random init, seeded), 'imagenet' (from the cache), a catalog asset id or a path (.h5, tfjs folder or model.json), or that parsed. */
+  weights: string | WeightsSource;
   /** Seed of the random initialisers (used when weights is 'none'); default 0. */
   seed?: number;
 }
@@ -71,27 +71,6 @@ export interface LoadedBackbone {
   weightsSource: string;
 }
 
-/** Where 'imagenet' or an asset id points: the cached file, or an error saying how to fetch it. */
-function resolveWeightsPath(spec: BackboneSpec, alpha: number | undefined, weights: string): string {
-  if (weights === 'imagenet') {
-    const candidates = assetsFor(spec, alpha);
-    const cached = candidates.find(isAssetCached);
-    if (cached) return assetWeightsPath(cached);
-    const [first, ...others] = candidates.map((a) => a.id);
-    const alternatives = others.length > 0 ? ` (or ${others.join(', ')})` : '';
-    throw new TlError(
-      `no ImageNet weights for ${describeVariant(spec, alpha)} in the cache; run \`tl backbones fetch ${first ?? spec.name}\`${alternatives}, with --from PATH for a downloaded copy, or pass --weights PATH`,
-    );
-  }
-  if (existsSync(weights)) return weights;
-  const asset = findAsset(weights);
-  if (asset) {
-    if (!isAssetCached(asset)) throw new TlError(`weights "${weights}" are not in the cache; run \`tl backbones fetch ${weights}\``);
-    return assetWeightsPath(asset);
-  }
-  throw new TlError(`weights "${weights}" not found: use none, imagenet, a catalog id (tl backbones list) or a path to a .h5 file or tfjs model folder`);
-}
-
 /** The model truncated at the spec's feature layer (a no-op when that is already the output). */
 function featureModel(model: tf.LayersModel, spec: BackboneSpec): tf.LayersModel {
   const feature = model.getLayer(spec.featureLayer);
@@ -99,46 +78,60 @@ function featureModel(model: tf.LayersModel, spec: BackboneSpec): tf.LayersModel
   return tf.model({ inputs: model.inputs, outputs: feature.output as tf.SymbolicTensor, name: model.name });
 }
 
-/**
- * Widths to try, in order. A weights file or folder given without --alpha is tried at every width
- * the architecture has (default first), so the width follows from the file; a catalog id knows its
- * width; 'none' and 'imagenet' use the requested or default width.
- */
-function widthCandidates(spec: BackboneSpec, requested: number | undefined, weights: string): (number | undefined)[] {
-  if (!spec.alphas || requested !== undefined || weights === 'none' || weights === 'imagenet') return [resolveWidth(spec, requested)];
-  const asset = existsSync(weights) ? undefined : findAsset(weights);
-  if (asset) return [resolveWidth(spec, asset.alpha)];
-  return [spec.defaultAlpha!, ...spec.alphas.filter((a) => a !== spec.defaultAlpha)];
+/** The cached ImageNet asset for this width, or an error saying how to fetch one. */
+function cachedImageNetAsset(spec: BackboneSpec, alpha: number | undefined): WeightsAsset {
+  const candidates = assetsFor(spec, alpha);
+  const cached = candidates.find(isAssetCached);
+  if (cached) return cached;
+  const [first, ...others] = candidates.map((a) => a.id);
+  const alternatives = others.length > 0 ? ` (or ${others.join(', ')})` : '';
+  throw new TlError(
+    `no ImageNet weights for ${describeVariant(spec, alpha)} in the cache; run \`tl backbones fetch ${first ?? spec.name}\`${alternatives}, with --from PATH for a downloaded copy, or pass --weights PATH`,
+  );
+}
+
+/** A catalog asset must be for this architecture and be fetched; its width is the asset's. */
+function requireUsableAsset(spec: BackboneSpec, asset: WeightsAsset, requested: number | undefined): number | undefined {
+  if (asset.backbone !== spec.name) throw new TlError(`weights "${asset.id}" are for ${asset.backbone}, not ${spec.name}`);
+  if (requested !== undefined && requested !== asset.alpha) throw new TlError(`weights "${asset.id}" are for alpha ${asset.alpha}, not --alpha ${requested}`);
+  if (!isAssetCached(asset)) throw new TlError(`weights "${asset.id}" are not in the cache; run \`tl backbones fetch ${asset.id}\``);
+  return resolveWidth(spec, asset.alpha);
+}
+
+/** The file behind a source and the width to build: from the asset, --alpha, or the file's own shapes. */
+async function weightsAndWidth(spec: BackboneSpec, source: Exclude<WeightsSource, { kind: 'none' }>, requested: number | undefined): Promise<{ file: WeightsFile; alpha: number | undefined }> {
+  if (source.kind === 'file') {
+    const file = await readWeightsFile(source);
+    return { file, alpha: resolveWidth(spec, requested ?? spec.widthOf?.(file)) };
+  }
+  const alpha = source.kind === 'catalog' ? requireUsableAsset(spec, source.asset, requested) : resolveWidth(spec, requested);
+  const asset = source.kind === 'catalog' ? source.asset : cachedImageNetAsset(spec, alpha);
+  return { file: await readWeightsFile(assetWeightsPath(asset)), alpha };
 }
 
 /** Build a backbone without its top and fill it with the requested weights. */
 export async function loadBackbone(opts: LoadBackboneOptions): Promise<LoadedBackbone> {
   const spec = getBackbone(opts.name);
   const seed = opts.seed ?? 0;
+  const source = typeof opts.weights === 'string' ? await parseWeightsSource(opts.weights) : opts.weights;
   const build = (alpha: number | undefined, fromFile: Partial<BuildOptions> = {}) =>
     featureModel(spec.build({ inputShape: opts.inputShape ?? spec.defaultInputShape, includeTop: false, alpha, seed, ...fromFile }), spec);
-  const widths = widthCandidates(spec, opts.alpha, opts.weights);
-  if (opts.weights === 'none') {
-    return { model: build(widths[0]), spec, alpha: widths[0], weightsSha256: null, weightsSource: `none (random init, seed ${seed})` };
+  if (source.kind === 'none') {
+    const alpha = resolveWidth(spec, opts.alpha);
+    return { model: build(alpha), spec, alpha, weightsSha256: null, weightsSource: `none (random init, seed ${seed})` };
   }
-  const file = await readWeightsFile(resolveWeightsPath(spec, widths[0], opts.weights));
-  const fitsWhat = widths.length > 1 ? `${spec.name} (any alpha of ${spec.alphas!.join(', ')})` : describeVariant(spec, widths[0]);
-  let firstError: TlError | undefined;
-  const fromFile = spec.buildOptionsFor?.(file.layerNames) ?? {};
-  for (const alpha of widths) {
-    const model = build(alpha, fromFile);
-    try {
-      assignWeights(model, file, { autoNamedLayerBases: spec.autoNamedLayerBases, fitsWhat });
-      return { model, spec, alpha, weightsSha256: file.sha256, weightsSource: path.resolve(file.source) };
-    } catch (err) {
-      model.dispose();
-      if (!(err instanceof TlError)) throw err;
-      firstError ??= err;
-    }
+  const { file, alpha } = await weightsAndWidth(spec, source, opts.alpha);
+  const model = build(alpha, spec.buildOptionsFor?.(file.layerNames));
+  try {
+    assignWeights(model, file, { autoNamedLayerBases: spec.autoNamedLayerBases, fitsWhat: describeVariant(spec, alpha) });
+  } catch (err) {
+    model.dispose();
+    throw err;
   }
-  throw firstError!;
+  return { model, spec, alpha, weightsSha256: file.sha256, weightsSource: path.resolve(file.source) };
 }
 
 export { readWeightsFile } from './weights-read.js';
+export { parseWeightsSource, describeWeightsSource, type WeightsSource } from './weights-source.js';
 export { assignWeights } from './weights-apply.js';
 export { writeKerasH5Weights, writeTfjsWeights } from './weights-write.js';

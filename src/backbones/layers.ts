@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { TlError } from '../util/errors.js';
 import type { PreprocessingConfig } from '../artifacts/run.js';
-import type { BuildOptions, InputShape } from './types.js';
+import type { BackboneSpec, BuildOptions, InputShape } from './types.js';
 
 export { SeededGlorot } from '../runtime/seeded-init.js';
 
@@ -21,12 +21,8 @@ export function batchNorm(name: string): tf.layers.Layer {
 export const MAX_INPUT_SIZE = 1024;
 
 /** Refuses inputs the architecture cannot take, as Keras' obtain_input_shape does, and inputs above MAX_INPUT_SIZE. */
-export function checkInputShape(
-  backbone: string,
-  opts: BuildOptions,
-  minSize: number,
-  topSize: number,
-): InputShape {
+export function checkInputShape(spec: Pick<BackboneSpec, 'name' | 'minInputSize' | 'topInputSize'>, opts: BuildOptions): InputShape {
+  const { name: backbone, minInputSize: minSize, topInputSize: topSize } = spec;
   const [h, w, c] = opts.inputShape;
   if (c !== 3) throw new TlError(`${backbone}: input must have 3 channels, got ${c}`);
   if (h < minSize || w < minSize) {

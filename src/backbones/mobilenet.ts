@@ -11,6 +11,9 @@ import type { BackboneSpec, BuildOptions } from './types.js';
  * saved by Keras 2.1 are run with the padding they were trained with (`legacyPadding`).
  */
 
+/** Filters of the first convolution at alpha 1. */
+const CONV1_FILTERS = 32;
+
 /** [pointwise filters at alpha 1, stride] of depthwise blocks 1..13. */
 const BLOCKS: readonly [number, number][] = [
   [64, 1], [128, 2], [128, 1], [256, 2], [256, 1], [512, 2],
@@ -68,7 +71,7 @@ function classifierTop(x: tf.SymbolicTensor, channels: number, classes: number, 
 }
 
 export function resolveAlpha(alpha: number | undefined): number {
-  const a = alpha ?? 1.0;
+  const a = alpha ?? mobilenet.defaultAlpha!;
   if (!(ALPHAS as readonly number[]).includes(a)) {
     throw new TlError(`mobilenet: alpha ${a} is not supported; use one of ${ALPHAS.join(', ')}`);
   }
@@ -77,12 +80,12 @@ export function resolveAlpha(alpha: number | undefined): number {
 
 function buildMobileNet(opts: BuildOptions): tf.LayersModel {
   const alpha = resolveAlpha(opts.alpha);
-  const shape = checkInputShape('mobilenet', opts, 32, 224);
+  const shape = checkInputShape(mobilenet, opts);
   const init = new SeededGlorot(opts.seed);
   const input = tf.input({ shape, name: 'input_1' });
   let x = tf.layers
     .conv2d({
-      filters: Math.trunc(32 * alpha),
+      filters: Math.trunc(CONV1_FILTERS * alpha),
       kernelSize: 3,
       strides: 2,
       padding: 'same',
@@ -113,6 +116,11 @@ export const mobilenet: BackboneSpec = {
   defaultAlpha: 1.0,
   weights: {},
   build: buildMobileNet,
+  // conv1 is 3x3x3x(32 * alpha): the width is in the first kernel's shape.
+  widthOf: (file) => {
+    const filters = file.layers.get('conv1')?.get('kernel')?.shape[3];
+    return filters === undefined ? undefined : filters / CONV1_FILTERS;
+  },
   // A file that lists its layers but has no conv_pad_* among them was saved by Keras <= 2.1.
   buildOptionsFor: (layerNames) =>
     layerNames?.length && !layerNames.some((n) => n.startsWith('conv_pad_')) ? { legacyPadding: true } : {},

@@ -1,5 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { PreprocessingConfig } from '../artifacts/run.js';
+import type { WeightsFile } from './weights-read.js';
 
 export type InputShape = [number, number, number];
 
@@ -76,6 +77,8 @@ export interface BackboneSpec {
   /** Catalog entries for this architecture, keyed by asset id. */
   weights: Record<string, WeightsAsset>;
   build(opts: BuildOptions): tf.LayersModel;
+  /** The width multiplier a weights file was saved at, read from its shapes (for specs with `alphas`). */
+  widthOf?(file: WeightsFile): number | undefined;
   /** Build options a weights file implies (e.g. the padding of the Keras version that saved it). */
   buildOptionsFor?(layerNames: readonly string[] | undefined): Partial<BuildOptions>;
 }

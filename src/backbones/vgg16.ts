@@ -11,7 +11,7 @@ import type { BackboneSpec, BuildOptions } from './types.js';
 const BLOCKS: readonly number[][] = [[64, 64], [128, 128], [256, 256, 256], [512, 512, 512], [512, 512, 512]];
 
 function buildVgg16(opts: BuildOptions): tf.LayersModel {
-  const shape = checkInputShape('vgg16', opts, 32, 224);
+  const shape = checkInputShape(vgg16, opts);
   const init = new SeededGlorot(opts.seed);
   const input = tf.input({ shape, name: 'input_1' });
   let x: tf.SymbolicTensor = input;

@@ -41,19 +41,33 @@ function addWeight(layers: WeightsFile['layers'], layer: string, weight: string,
   entry.set(weight, stored);
 }
 
-/** A path to a .h5 file, a tfjs model folder or its model.json. */
-export async function readWeightsFile(file: string): Promise<WeightsFile> {
+/** A weights file or folder and the format it holds, as found on disk. */
+export interface WeightsFileRef {
+  path: string;
+  format: WeightsFile['format'];
+}
+
+const WEIGHTS_PATH_HINT = 'pass a Keras .h5 weights file, a TensorFlow.js model folder or model.json';
+
+/** What a path to a .h5 file, a tfjs model folder or its model.json holds; one line when it is none of them. */
+export async function locateWeightsFile(file: string): Promise<WeightsFileRef> {
   let stat;
   try {
     stat = await fs.stat(file);
   } catch {
-    throw fileError(file, 'not found', 'pass a Keras .h5 weights file, a TensorFlow.js model folder or model.json');
+    throw fileError(file, 'not found', WEIGHTS_PATH_HINT);
   }
-  if (stat.isDirectory()) return readTfjsWeights(path.join(file, 'model.json'), file);
+  if (stat.isDirectory()) return { path: file, format: 'tfjs-layers' };
   const notRegular = nonRegularFileReason(stat);
-  if (notRegular) throw fileError(file, `is ${notRegular}`, 'pass a Keras .h5 weights file, a TensorFlow.js model folder or model.json');
-  if (file.endsWith('.json')) return readTfjsWeights(file, file);
-  return readKerasH5Weights(file);
+  if (notRegular) throw fileError(file, `is ${notRegular}`, WEIGHTS_PATH_HINT);
+  return { path: file, format: file.endsWith('.json') ? 'tfjs-layers' : 'keras-h5' };
+}
+
+/** The weights at a path (a .h5 file, a tfjs model folder or its model.json), or at a located file. */
+export async function readWeightsFile(file: string | WeightsFileRef): Promise<WeightsFile> {
+  const ref = typeof file === 'string' ? await locateWeightsFile(file) : file;
+  if (ref.format === 'keras-h5') return readKerasH5Weights(ref.path);
+  return readTfjsWeights(ref.path.endsWith('.json') ? ref.path : path.join(ref.path, 'model.json'), ref.path);
 }
 
 /** Graph models (tfjs-converter from a SavedModel/TF-Hub) hold a GraphDef: a `node` list. */

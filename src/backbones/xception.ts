@@ -91,7 +91,7 @@ class XceptionBuilder {
 }
 
 function buildXception(opts: BuildOptions): tf.LayersModel {
-  const shape = checkInputShape('xception', opts, 71, 299);
+  const shape = checkInputShape(xception, opts);
   const b = new XceptionBuilder(new SeededGlorot(opts.seed));
   const input = tf.input({ shape, name: 'input_1' });
   let x = b.relu(b.convBn(input, 32, 3, 2, 'block1_conv1'), 'block1_conv1_act');

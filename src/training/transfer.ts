@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { type DatasetInfo, type PredictionRecord, type RunConfig, type RunMetrics } from '../artifacts/run.js';
-import { getBackbone, loadBackbone, type LoadedBackbone } from '../backbones/index.js';
+import { getBackbone, loadBackbone, parseWeightsSource, type LoadedBackbone, type WeightsSource } from '../backbones/index.js';
 import { DECODER_ID } from '../data/images.js';
 import { openImageFolder, requireEveryClass, type ImageFolderData, type ImageSample } from '../data/image-folder.js';
 import { joinBaseAndHead, buildHead, HEAD_UNITS } from '../models/head.js';
@@ -142,18 +142,20 @@ function checkSizeFor(backbone: string, size: number): void {
 export async function trainTransfer(opts: TransferTrainOptions): Promise<TransferTrainResult> {
   const o = resolveOptions(TRANSFER_OPTIONS, opts);
   checkSizeFor(o.backbone, o.size);
+  // --weights is interpreted here, once: a missing path fails before any folder is created.
+  const weights = await parseWeightsSource(o.weights);
   const label = modelLabel(opts.backbone, opts.alpha);
   const out = path.resolve(opts.out ?? defaultRunDir(datasetNameOf(path.resolve(opts.dataDir)), label));
-  return buildRun(out, { resume: opts.resume }, (ws) => trainTransferInto(ws, opts, o, label));
+  return buildRun(out, { resume: opts.resume }, (ws) => trainTransferInto(ws, opts, o, weights, label));
 }
 
 type ResolvedTransferOptions = ReturnType<typeof resolveOptions<typeof TRANSFER_OPTIONS>>;
 
-async function trainTransferInto(ws: RunWorkspace, opts: TransferTrainOptions, o: ResolvedTransferOptions, label: string): Promise<TrainedRun<TransferTrainResult>> {
+async function trainTransferInto(ws: RunWorkspace, opts: TransferTrainOptions, o: ResolvedTransferOptions, weights: WeightsSource, label: string): Promise<TrainedRun<TransferTrainResult>> {
   const backend = await initBackend();
   const data = await openImageFolder(opts.dataDir, { valSplit: o.valSplit, seed: o.seed });
   const inputShape: [number, number, number] = [o.size, o.size, 3];
-  const backbone = await loadBackbone({ name: o.backbone, alpha: o.alpha, inputShape, weights: o.weights, seed: o.seed });
+  const backbone = await loadBackbone({ name: o.backbone, alpha: o.alpha, inputShape, weights, seed: o.seed });
 
   const skipped = new Map(data.skipped.map((s) => [s.file, s.reason]));
   const { cache, featureShape, extraction, engine } = await cacheFeatures(data, backbone, inputShape, skipped);
