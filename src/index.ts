@@ -27,7 +27,7 @@ export { openRun, predictFiles, evaluateRun, classifyImageNet, loadImageNetClass
 export { evaluateModel } from './training/metrics.js';
 
 export { RunDir, type RunConfig, type RunMetrics, type EpochRecord, type Evaluation } from './artifacts/run.js';
-export { loadLayersModelFromDir, saveLayersModelToDir } from './artifacts/layers-io.js';
+export { loadLayersModelFromDir, saveLayersModelToDir } from './models/layers-io.js';
 export { exportOnnx, type OnnxExportOptions } from './artifacts/onnx/export.js';
 export { exportRunOnnx } from './artifacts/onnx/run-export.js';
 export { writeReport, reportOrWarn } from './reporting/report.js';

@@ -7,7 +7,7 @@ import h5wasm from 'h5wasm/node';
 import { initBackend } from '../src/runtime/backend.js';
 import { getBackbone, loadBackbone } from '../src/backbones/index.js';
 import { writeKerasH5Weights, writeTfjsWeights } from '../src/backbones/weights-write.js';
-import { loadLayersModelFromDir } from '../src/artifacts/layers-io.js';
+import { loadLayersModelFromDir } from '../src/models/layers-io.js';
 import { tempDir } from './helpers.js';
 
 await initBackend();

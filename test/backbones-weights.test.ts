@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/runtime/backend.js';
 import { assignWeights, getBackbone, loadBackbone, parseWeightsSource, readWeightsFile } from '../src/backbones/index.js';
 import { mobilenet } from '../src/backbones/mobilenet.js';
-import { loadLayersModelFromDir } from '../src/artifacts/layers-io.js';
+import { loadLayersModelFromDir } from '../src/models/layers-io.js';
 import { decodeImage } from '../src/data/images.js';
 import { imagesToTensor } from '../src/data/preprocess.js';
 import { TlError } from '../src/util/errors.js';

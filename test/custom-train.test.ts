@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { shared, tempDir, tlBin } from './helpers.js';
 import { fetchDataset } from '../src/data/datasets.js';
 import { trainCustom, evaluateCustomRun } from '../src/training/custom.js';
-import { loadLayersModelFromDir } from '../src/artifacts/layers-io.js';
+import { loadLayersModelFromDir } from '../src/models/layers-io.js';
 import type { EpochRecord, RunMetrics, RunConfig } from '../src/artifacts/run.js';
 
 const home = tempDir('tl-custom-home-');

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { loadLayersModelFromDir } from '../src/artifacts/layers-io.js';
+import { loadLayersModelFromDir } from '../src/models/layers-io.js';
 import type { EpochRecord, RunConfig } from '../src/artifacts/run.js';
 import { trainTransfer } from '../src/training/transfer.js';
 import { finetune, unfreeze } from '../src/training/finetune.js';

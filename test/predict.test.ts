@@ -5,7 +5,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
-import { saveLayersModelToDir } from '../src/artifacts/layers-io.js';
+import { saveLayersModelToDir } from '../src/models/layers-io.js';
 import { RunDir, type RunConfig } from '../src/artifacts/run.js';
 import { initBackend } from '../src/runtime/backend.js';
 import { openRun, predictFiles, topK } from '../src/training/predict.js';

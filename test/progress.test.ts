@@ -1,10 +1,11 @@
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { spawnSync } from 'node:child_process';
-import { createProgress, logEvent, setJsonLog } from '../src/reporting/progress.js';
+import { createProgress, jsonLogSink, logEvent } from '../src/runtime/progress.js';
+import { withContext } from '../src/runtime/context.js';
 import { tempDir, tlBin } from './helpers.js';
 
 /** A stream that is not a terminal (a CI log or a pipe), collecting what is written. */
@@ -18,8 +19,6 @@ function pipeStream(): { stream: NodeJS.WriteStream; text: () => string } {
   }) as unknown as NodeJS.WriteStream;
   return { stream, text: () => chunks.join('') };
 }
-
-after(() => setJsonLog(undefined));
 
 test('without a terminal, progress is plain lines: no escape codes, no carriage returns', () => {
   const out = pipeStream();
@@ -50,12 +49,12 @@ test('a loop shorter than one interval stays silent except for its summary; quie
   assert.equal(silent.text(), '');
 });
 
-test('--log-json: one JSON object per event, each with a timestamp', () => {
+test('--log-json: one JSON object per event, each with a timestamp, only within the operation that has the sink', () => {
   const file = path.join(tempDir(), 'events.jsonl');
-  setJsonLog(file);
-  logEvent({ event: 'epoch', epoch: 1, loss: 0.5 });
-  logEvent({ event: 'epoch', epoch: 2, loss: 0.25, note: 'line\nbreak' });
-  setJsonLog(undefined);
+  withContext({ onEvent: jsonLogSink(file) }, () => {
+    logEvent({ event: 'epoch', epoch: 1, loss: 0.5 });
+    logEvent({ event: 'epoch', epoch: 2, loss: 0.25, note: 'line\nbreak' });
+  });
   logEvent({ event: 'ignored' });
   const lines = readFileSync(file, 'utf8').split('\n');
   assert.equal(lines.pop(), '', 'the file ends with a newline');
@@ -70,4 +69,26 @@ test('an unwritable --log-json path fails at once with one line', () => {
   const r = spawnSync(process.execPath, [tlBin, '--log-json', '/nonexistent-dir/x.jsonl', 'info'], { encoding: 'utf8' });
   assert.notEqual(r.status, 0);
   assert.match(r.stderr.trim(), /^tl: \/nonexistent-dir\/x\.jsonl: cannot be written \(ENOENT\); pass a writable path to --log-json$/);
+});
+
+test('without a stream in its context, progress is silent: the library never writes to the terminal itself', () => {
+  const written: string[] = [];
+  const original = process.stderr.write;
+  process.stderr.write = ((chunk: string) => (written.push(chunk), true)) as typeof process.stderr.write;
+  try {
+    const p = createProgress({ label: 'epoch', total: 2, quiet: false, intervalMs: 0 });
+    p.tick();
+    p.tick();
+    p.done('summary');
+  } finally {
+    process.stderr.write = original;
+  }
+  assert.deepEqual(written, []);
+  const out = pipeStream();
+  withContext({ progressStream: out.stream }, () => {
+    const p = createProgress({ label: 'epoch', total: 1, quiet: false, intervalMs: 0 });
+    p.tick();
+    p.done('summary');
+  });
+  assert.match(out.text(), /^epoch: 1\/1 ETA 0s\nsummary\n$/);
 });

@@ -14,7 +14,7 @@ import { decodeImage } from '../src/data/images.js';
 import { fit, type BatchSource } from '../src/training/loop.js';
 import { evaluateModel } from '../src/training/metrics.js';
 import { initBackend } from '../src/runtime/backend.js';
-import { saveLayersModelToDir } from '../src/artifacts/layers-io.js';
+import { saveLayersModelToDir } from '../src/models/layers-io.js';
 import { RunDir, type RunConfig, type RunMetrics, type PredictionRecord } from '../src/artifacts/run.js';
 import { Rng } from '../src/util/rng.js';
 

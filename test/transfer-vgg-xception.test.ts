@@ -5,7 +5,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { getBackbone, loadBackbone, writeKerasH5Weights, writeTfjsWeights, type LoadedBackbone } from '../src/backbones/index.js';
-import { fileLoader, loadLayersModelFromDir } from '../src/artifacts/layers-io.js';
+import { fileLoader, loadLayersModelFromDir } from '../src/models/layers-io.js';
 import type { EpochRecord, PredictionRecord, RunConfig, RunMetrics } from '../src/artifacts/run.js';
 import { decodeImage } from '../src/data/images.js';
 import { imagesToTensor } from '../src/data/preprocess.js';

@@ -2,6 +2,9 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { writeJsonAtomic, exists } from '../util/atomic.js';
 import { fileError } from '../util/errors.js';
+import type { PreprocessingConfig } from '../data/preprocess.js';
+
+export type { PreprocessingConfig };
 
 /**
  * The run directory: everything a training command produces, readable without `tl`.
@@ -122,10 +125,6 @@ export interface ExportRecord {
   createdAt: string;
 }
 
-export type PreprocessingConfig =
-  | { mode: 'scale'; scale: number; offset: number; grayscale: boolean; invertLightBackground?: boolean }
-  | { mode: 'caffe'; mean: [number, number, number]; bgr: true }
-  | { mode: 'none' };
 
 /** One line when a command gets a run of the wrong kind (a custom run to finetune, say). */
 export function requireRunKind(dir: string, config: RunConfig, kinds: readonly RunConfig['kind'][], fix: string): void {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { TlError } from '../util/errors.js';
-import type { PreprocessingConfig } from '../artifacts/run.js';
+import type { PreprocessingConfig } from '../data/preprocess.js';
 import type { BackboneSpec, BuildOptions, InputShape } from './types.js';
 
 export { SeededGlorot } from '../runtime/seeded-init.js';

@@ -1,5 +1,5 @@
 import type * as tf from '@tensorflow/tfjs';
-import type { PreprocessingConfig } from '../artifacts/run.js';
+import type { PreprocessingConfig } from '../data/preprocess.js';
 import type { WeightsFile } from './weights-read.js';
 
 export type InputShape = [number, number, number];

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { readModelArtifacts } from '../artifacts/layers-io.js';
+import { readModelArtifacts } from '../models/layers-io.js';
 import { nonRegularFileReason } from '../util/file-kinds.js';
 import { fileError, TlError } from '../util/errors.js';
 import { sha256, sha256File } from '../util/hash.js';

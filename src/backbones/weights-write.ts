@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { saveLayersModelToDir } from '../artifacts/layers-io.js';
+import { saveLayersModelToDir } from '../models/layers-io.js';
 import { makeDirs, moveIntoPlace, tempSibling, writeDirAtomic } from '../util/atomic.js';
 import { h5 } from './weights-read.js';
 import { weightBaseName } from './weights-read.js';

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { packageRoot } from '../util/paths.js';
 import { TlError } from '../util/errors.js';
-import { jsonLogSink } from '../reporting/progress.js';
+import { jsonLogSink } from '../runtime/progress.js';
 import { currentContext, withContext, type TlContext } from '../runtime/context.js';
 import { register as registerInfo } from './commands/info.js';
 import { register as registerReport } from './commands/report.js';

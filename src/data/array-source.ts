@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../util/rng.js';
-import type { Batch, BatchSource } from '../training/loop.js';
+import type { Batch, BatchSource } from './batch-source.js';
 
 /** Grayscale images held as bytes (count*h*w), turned into float batches only when needed. */
 export interface ByteImages {

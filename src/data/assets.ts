@@ -7,7 +7,7 @@ import { TlError, fileError } from '../util/errors.js';
 import { exists, moveIntoPlace, tempSibling, writeJsonAtomic } from '../util/atomic.js';
 import { sha256File } from '../util/hash.js';
 import { tlHome, writableCacheDir } from '../util/paths.js';
-import { createProgress } from '../reporting/progress.js';
+import { createProgress } from '../runtime/progress.js';
 import { extractZipEntries } from './zip.js';
 
 /**

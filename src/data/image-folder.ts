@@ -7,8 +7,8 @@ import { stratifiedSplit } from './datasets.js';
 import { fileAccessReason, nonRegularFileReason } from '../util/file-kinds.js';
 import { isImageFile, type DecodedImage } from './images.js';
 import { imagesToTensor, loadImageFor } from './preprocess.js';
-import type { PreprocessingConfig } from '../artifacts/run.js';
-import type { Batch, BatchSource } from '../training/loop.js';
+import type { PreprocessingConfig } from './preprocess.js';
+import type { Batch, BatchSource } from './batch-source.js';
 
 /** One labelled image file. */
 export interface ImageSample {

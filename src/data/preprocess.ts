@@ -1,11 +1,16 @@
 import * as tf from '@tensorflow/tfjs';
-import type { PreprocessingConfig } from '../artifacts/run.js';
 import { tryDecodeImage, type DecodeOptions, type DecodeResult, type DecodedImage } from './images.js';
 
 /**
  * The one place raw pixels become model input. Training, evaluation, prediction and the
  * feature cache all go through these functions, so a run predicts on exactly what it saw.
  */
+
+/** How a run turns 0..255 pixels into model input; recorded in run.json, so prediction matches training. */
+export type PreprocessingConfig =
+  | { mode: 'scale'; scale: number; offset: number; grayscale: boolean; invertLightBackground?: boolean }
+  | { mode: 'caffe'; mean: [number, number, number]; bgr: true }
+  | { mode: 'none' };
 
 /** How to decode a file for a model whose input is [height, width, channels]. */
 export function decodeOptionsFor(inputShape: readonly [number, number, number]): DecodeOptions {

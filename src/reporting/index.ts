@@ -3,4 +3,3 @@ export { renderVegaLite, type RenderedChart } from './vega.js';
 export { curvesSpec, confusionSpec } from './charts.js';
 export { mostConfusedPairs, pickSamples, pickMisclassified, type ConfusedPair } from './analysis.js';
 export { type SampleLoader } from './grids.js';
-export { createProgress, logEvent, jsonLogSink, type Progress, type ProgressOptions } from './progress.js';

@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { RunDir, type RunMetrics } from '../artifacts/run.js';
 import { exists, writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
-import { createProgress, logEvent } from '../reporting/progress.js';
+import { createProgress, logEvent } from '../runtime/progress.js';
 import { renderVegaLite } from '../reporting/vega.js';
 import { plotFileName, plotsFor, plotTitle, sweepPlotSpec } from './plots.js';
 import { formatParam, resultsCsv, resultsMarkdown, type SweepResult } from './results.js';

@@ -8,9 +8,9 @@ import { tlHome, writableCacheDir } from '../util/paths.js';
 import { Rng } from '../util/rng.js';
 import { decodeSamples, mapLimit, DECODE_CONCURRENCY, type ImageSample } from '../data/image-folder.js';
 import { imagesToArray } from '../data/preprocess.js';
-import { createProgress } from '../reporting/progress.js';
+import { createProgress } from '../runtime/progress.js';
 import type { EngineName, InferenceEngine } from '../runtime/engine.js';
-import type { Batch, BatchSource } from './loop.js';
+import type { Batch, BatchSource } from '../data/batch-source.js';
 
 /**
  * Frozen-base features on disk. A transfer run spends almost all its time in the base, which

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import path from 'node:path';
 import { RunDir, requireRunKind, type RunConfig, type RunMetrics } from '../artifacts/run.js';
-import { loadLayersModelFromDir } from '../artifacts/layers-io.js';
+import { loadLayersModelFromDir } from '../models/layers-io.js';
 import { ImageBatchSource, openImageFolder } from '../data/image-folder.js';
 import { isHeadLayer } from '../models/head.js';
 import { initBackend } from '../runtime/backend.js';

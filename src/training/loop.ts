@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
+import type { BatchSource } from '../data/batch-source.js';
 import type { EpochRecord } from '../artifacts/run.js';
-import { createProgress, logEvent } from '../reporting/progress.js';
+import { createProgress, logEvent } from '../runtime/progress.js';
 import { emitMessage } from '../runtime/context.js';
 import { withTlKernels } from '../runtime/patches.js';
 import { adam, sparseCrossEntropy } from './optimizers.js';
@@ -10,20 +11,7 @@ import { Rng } from '../util/rng.js';
 import { yieldToEventLoop } from '../util/event-loop.js';
 import { loadCheckpoint, saveCheckpoint, type Checkpoint, type LoopState } from './checkpoint.js';
 
-/** One mini-batch: x ready for the model, y the class indices (int32, [B]). The loop disposes both. */
-export interface Batch {
-  x: tf.Tensor;
-  y: tf.Tensor1D;
-}
-
-/**
- * Anything that yields mini-batches: in-memory arrays, streamed image folders, cached features.
- * `epochSeed` undefined means the original order (evaluation); a number means a seeded shuffle.
- */
-export interface BatchSource {
-  readonly size: number;
-  batches(batchSize: number, epochSeed?: number): AsyncIterable<Batch>;
-}
+export type { Batch, BatchSource } from '../data/batch-source.js';
 
 export interface EarlyStopping {
   patience: number;

@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ClassMetrics, Evaluation } from '../artifacts/run.js';
-import type { BatchSource } from './loop.js';
+import type { BatchSource } from '../data/batch-source.js';
 import { yieldToEventLoop } from '../util/event-loop.js';
 import { withTlKernels } from '../runtime/patches.js';
-import { createProgress } from '../reporting/progress.js';
+import { createProgress } from '../runtime/progress.js';
 import type { InferenceEngine } from '../runtime/engine.js';
 
 export interface ScoredSample {

@@ -3,7 +3,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { RUN_FILES, type Evaluation, type ExportRecord, type PreprocessingConfig, type RunConfig } from '../artifacts/run.js';
 import { chooseEngine, engineForModel, onnxEngine, tfjsEngine, type EngineName, type InferenceEngine } from '../runtime/engine.js';
 import { exists } from '../util/atomic.js';
-import type { BatchSource } from './loop.js';
+import type { BatchSource } from '../data/batch-source.js';
 import { evaluateModel, type ScoredSample } from './metrics.js';
 
 /** A saved run ready for inference: the engine, and the preprocessing its input still needs. */

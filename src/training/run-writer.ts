@@ -1,6 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
 import { RunDir, type EpochRecord, type PredictionRecord, type RunConfig, type RunMetrics } from '../artifacts/run.js';
-import { saveLayersModelToDir } from '../artifacts/layers-io.js';
+import { saveLayersModelToDir } from '../models/layers-io.js';
 import path from 'node:path';
 import { RunWorkspace, type WorkspaceOptions } from '../artifacts/workspace.js';
 import type { FitResult } from './loop.js';

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { loadLayersModelFromDir } from '../layers-io.js';
+import { loadLayersModelFromDir } from '../../models/layers-io.js';
 import { RUN_FILES, RunDir, type ExportRecord } from '../run.js';
 import { initBackend } from '../../runtime/backend.js';
 import { exists, writeFileAtomic } from '../../util/atomic.js';

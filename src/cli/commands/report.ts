@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { spawn } from 'node:child_process';
 import { writeReport } from '../../reporting/report.js';
-import { logEvent } from '../../reporting/progress.js';
+import { logEvent } from '../../runtime/progress.js';
 
 /** Best effort: a desktop opens the page in its browser; a headless machine just gets the path. */
 function openInBrowser(file: string): void {

@@ -1,7 +1,7 @@
 import cliProgress from 'cli-progress';
 import { appendFileSync } from 'node:fs';
 import { fileError } from '../util/errors.js';
-import { currentContext, emitEvent } from '../runtime/context.js';
+import { currentContext, emitEvent } from './context.js';
 
 /**
  * Progress for people and machines: a bar with ETA on a terminal, a plain line every few
