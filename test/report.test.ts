@@ -9,7 +9,9 @@ import { CHROMIUM, CHROMIUM_ARGS } from './chromium.js';
 import { tempDir, tlBin } from './helpers.js';
 import { emnistRun, flowersFinetuneRun } from './report-fixture.js';
 import { writeReport, REPORT_FIGURES } from '../src/reporting/index.js';
-import { RunDir } from '../src/artifacts/run.js';
+import { RunDir, type EpochRecord, type RunConfig, type RunMetrics } from '../src/artifacts/run.js';
+import { runFacts } from '../src/reporting/facts.js';
+import { confusionSpec, curvesSpec } from '../src/reporting/charts.js';
 
 const home = tempDir('tl-report-home-');
 before(() => {
@@ -158,4 +160,72 @@ test('a partial run still gets a report: missing files are named, a moved photo 
   const html = readFileSync(result.html, 'utf8');
   assert.match(html, /<code>history\.json<\/code> is missing/);
   assert.match(html, /1 sample pictures of figure &#34;misclassified&#34; could not be loaded/);
+});
+
+const transferConfig: RunConfig = {
+  kind: 'transfer',
+  createdAt: '2026-01-01T00:00:00.000Z',
+  model: 'mobilenet-0.25+head',
+  inputShape: [96, 96, 3],
+  preprocessing: { mode: 'scale', scale: 1 / 127.5, offset: -1 },
+  hyperparameters: { epochs: 3, batchSize: 32, lr: 1e-3, optimizer: 'adam', valSplit: 0.1, headUnits: 1024 },
+  seed: 1,
+  dataset: { name: 'flowers', source: '/data/flowers/train' },
+  command: 'tl train',
+};
+
+const transferMetrics = {
+  test: { accuracy: 1, loss: 0.1, perClass: [], confusion: [] },
+  trainSeconds: 3,
+  backend: 'wasm',
+  imagesPerSecond: 2845,
+  dataset: { name: 'flowers', split: 'class folders', seed: 1, trainCount: 270, valCount: 30, testCount: 30, classes: 5, source: '/data/flowers/train', featureCache: { computed: 12, reused: 288, seconds: 1.5 } },
+} as unknown as RunMetrics;
+
+test('run facts read as labels and values: no JSON, no camelCase, one seed, head-only speed said so', () => {
+  const facts = runFacts(transferConfig, transferMetrics);
+  const labels = facts.map(([k]) => k);
+  for (const [k, v] of facts) {
+    assert.doesNotMatch(v, /[{}"]/, `${k}: ${v}`);
+    assert.doesNotMatch(k, /[a-z][A-Z]/, k);
+  }
+  assert.equal(labels.filter((k) => /seed/.test(k)).length, 1);
+  assert.ok(!labels.includes('dataset source'), 'the source is in the dataset row');
+  assert.deepEqual(facts.find(([k]) => k === 'feature cache'), ['feature cache', '12 images through the base, 288 from the cache (1.5 s)']);
+  assert.deepEqual(facts.find(([k]) => k === 'head training speed'), ['head training speed', '2845 images/s (head only, on cached base features)']);
+  assert.deepEqual(facts.find(([k]) => k === 'batch size'), ['batch size', '32']);
+});
+
+test('a fine-tuning run shows its own epochs and learning rate, and the transfer run\'s as such', () => {
+  const config: RunConfig = {
+    ...transferConfig,
+    kind: 'finetune',
+    parent: '/runs/flowers',
+    hyperparameters: { ...transferConfig.hyperparameters, finetune: { epochs: 2, lr: 1e-5, batchSize: 32, unfreeze: 'all', unfrozenLayers: 81, batchNorm: 'inference' } },
+  };
+  const facts = new Map(runFacts(config, { ...transferMetrics, dataset: { ...transferMetrics.dataset, featureCache: undefined } } as RunMetrics));
+  assert.equal(facts.get('epochs'), '2');
+  assert.equal(facts.get('learning rate'), '0.00001');
+  assert.equal(facts.get('transfer epochs'), '3');
+  assert.equal(facts.get('transfer learning rate'), '0.001');
+  assert.equal(facts.get('unfrozen base layers'), '81');
+  assert.ok(![...facts.keys()].includes('finetune'));
+  assert.equal(facts.get('training speed'), '2845 images/s');
+});
+
+test('confusion colours: 0% is the white of empty cells and the legend ticks are even on its scale', () => {
+  const spec = confusionSpec(['a', 'b'], [[9, 1], [0, 10]]) as unknown as { layer: { encoding: { color: { scale: { type: string; range: string[] }; legend: { values: number[] } } } }[] };
+  const color = spec.layer[0]!.encoding.color;
+  assert.equal(color.scale.range[0], '#ffffff');
+  const positions = color.legend.values.map(Math.sqrt);
+  const steps = positions.slice(1).map((p, i) => p - positions[i]!);
+  for (const step of steps) assert.ok(Math.abs(step - steps[0]!) < 1e-12, `even steps ${steps}`);
+});
+
+test('the phase labels sit above the plot area, clear of curves near 100%', () => {
+  const history = [1, 2, 3].map((epoch) => ({ epoch, phase: epoch < 3 ? 'transfer' : 'finetune', loss: 0.1, acc: 1, seconds: 1, imagesPerSecond: 1 })) as EpochRecord[];
+  const spec = JSON.stringify(curvesSpec(history));
+  const labels = [...spec.matchAll(/"mark":\{"type":"text"[^}]*\}/g)].map((m) => JSON.parse(m[0].slice(7)) as { baseline: string; y: number });
+  assert.equal(labels.length, 4);
+  for (const label of labels) assert.ok(label.baseline === 'bottom' && label.y < 0, JSON.stringify(label));
 });

@@ -87,13 +87,14 @@ function curvePanel(metric: CurvePoint['metric'], points: CurvePoint[], boundari
   };
   const layers: object[] = [line];
   if (boundaries.length > 0) {
-    // Each boundary is labelled on both sides: "← transfer learning | fine-tuning →".
+    // Each boundary is labelled on both sides, "← transfer learning | fine-tuning →", above the plot
+    // area (curves near 100% accuracy or zero loss run along its top edge).
     const marks = {
       values: boundaries.map((b) => ({ x: b.x, before: `← ${PHASE_TITLES[b.before]}`, after: `${PHASE_TITLES[b.phase]} →` })),
     };
     const label = (field: 'before' | 'after') => ({
       data: marks,
-      mark: { type: 'text', align: field === 'after' ? 'left' : 'right', baseline: 'top', dx: field === 'after' ? 4 : -4, dy: 4, y: 0, fontSize: 11, color: '#333' },
+      mark: { type: 'text', align: field === 'after' ? 'left' : 'right', baseline: 'bottom', dx: field === 'after' ? 4 : -4, y: -4, fontSize: 11, color: '#333' },
       encoding: { x: { field: 'x', type: 'quantitative' }, text: { field } },
     });
     layers.push(
@@ -102,7 +103,8 @@ function curvePanel(metric: CurvePoint['metric'], points: CurvePoint[], boundari
       label('after'),
     );
   }
-  return { title: metric === 'accuracy' ? 'Accuracy' : 'Loss (cross-entropy)', width: 380, height: 260, layer: layers };
+  const title = metric === 'accuracy' ? 'Accuracy' : 'Loss (cross-entropy)';
+  return { title: { text: title, offset: boundaries.length > 0 ? 20 : 10 }, width: 380, height: 260, layer: layers };
 }
 
 /** Accuracy and loss per epoch, train and validation side by side; phase changes marked. */
@@ -115,6 +117,12 @@ export function curvesSpec(history: EpochRecord[]): TopLevelSpec {
     resolve: { scale: { color: 'shared' } },
   } as TopLevelSpec;
 }
+
+/** The colour of a cell nobody was classified into, and of 0% on the legend. */
+const EMPTY_CELL = '#ffffff';
+
+/** Shares whose square roots are evenly spaced: even ticks on the sqrt colour scale. */
+const SHARE_TICKS = [0, 0.25, 0.5, 0.75, 1].map((r) => r * r);
 
 /** Cell size that keeps class names legible: 47 EMNIST classes get 18 px cells and 11 px labels. */
 function confusionCell(classes: number): number {
@@ -147,8 +155,16 @@ export function confusionSpec(labels: string[], confusion: number[][]): TopLevel
           field: 'rate',
           type: 'quantitative',
           title: 'share of true class',
-          scale: { type: 'sqrt', domain: [0, 1], scheme: 'blues' },
-          legend: { format: '.0%', orient: 'right', titleLimit: 220, gradientLength: Math.max(120, Math.min(300, cell * labels.length)) },
+          // sqrt keeps one confusion in hundreds visible; the legend's ticks are evenly spaced on
+          // that scale, and 0% is the white of the empty cells.
+          scale: { type: 'sqrt', domain: [0, 1], range: [EMPTY_CELL, '#08306b'], interpolate: 'rgb' },
+          legend: {
+            format: '.0%',
+            orient: 'right',
+            titleLimit: 220,
+            values: SHARE_TICKS,
+            gradientLength: Math.max(120, Math.min(300, cell * labels.length)),
+          },
         },
         tooltip: [{ field: 'true' }, { field: 'predicted' }, { field: 'count' }, { field: 'rate', format: '.1%' }],
       },

@@ -11,11 +11,45 @@ export function formatDuration(seconds: number): string {
   return h > 0 ? `${h} h ${m} min` : `${m} min ${s} s`;
 }
 
+/** One value as a person reads it: numbers plainly, lists with commas, objects as `key value` pairs. */
 export function formatValue(value: unknown): string {
   if (value === undefined || value === null) return '—';
-  if (typeof value === 'number') return Number.isInteger(value) ? String(value) : String(Number(value.toPrecision(6)));
+  if (typeof value === 'number') return Number.isInteger(value) ? value.toLocaleString('en-US') : String(Number(value.toPrecision(6)));
+  if (typeof value === 'boolean') return value ? 'yes' : 'no';
   if (typeof value === 'string') return value;
-  return JSON.stringify(value);
+  if (Array.isArray(value)) return value.length === 0 ? 'none' : value.map(formatValue).join(', ');
+  return Object.entries(value as Record<string, unknown>)
+    .map(([k, v]) => `${factLabel(k)} ${formatValue(v)}`)
+    .join('; ');
+}
+
+/** Readable names of the keys runs record (hyper-parameters, dataset extras). */
+const LABELS: Record<string, string> = {
+  batchSize: 'batch size',
+  lr: 'learning rate',
+  valSplit: 'validation split',
+  size: 'input size (px)',
+  headUnits: 'head units',
+  alpha: 'width (alpha)',
+  patience: 'early-stopping patience',
+  lrPatience: 'learning-rate patience',
+  normalize: 'pixels scaled to [0, 1]',
+  resplit: 'resplit test fraction',
+  trainLimit: 'training images limit',
+  parameters: 'parameters',
+  unfreeze: 'unfrozen',
+  unfrozenLayers: 'unfrozen base layers',
+  batchNorm: 'BatchNorm statistics',
+  mlp: 'mlp',
+  cnn: 'cnn',
+  convsPerBlock: 'convolutions per block',
+  kernelSize: 'kernel size',
+  featureCache: 'feature cache',
+};
+
+/** `batchSize` -> `batch size`: a known label, or the camelCase key spelt out. */
+export function factLabel(key: string): string {
+  return LABELS[key] ?? key.replace(/[A-Z]/g, (c) => ` ${c.toLowerCase()}`);
 }
 
 export function describePreprocessing(p: PreprocessingConfig): string {
@@ -29,7 +63,53 @@ export function describePreprocessing(p: PreprocessingConfig): string {
   }
 }
 
-const KNOWN_DATASET_KEYS = new Set(['name', 'split', 'seed', 'trainCount', 'valCount', 'testCount', 'classes', 'skipped']);
+/** Dataset keys shown in their own rows (or, for `source`, in the dataset row). */
+const KNOWN_DATASET_KEYS = new Set(['name', 'split', 'seed', 'trainCount', 'valCount', 'testCount', 'classes', 'skipped', 'source', 'featureCache']);
+
+interface FeatureCacheInfo {
+  computed: number;
+  reused: number;
+  seconds: number;
+}
+
+function datasetFacts(d: RunMetrics['dataset'], runSeed: number): [string, string][] {
+  const facts: [string, string][] = [['split', d.split]];
+  // One seed row for the run; the split's own only where it differs (it never does for tl's runs).
+  if (d.seed !== undefined && d.seed !== runSeed) facts.push(['split seed', String(d.seed)]);
+  facts.push(['samples', `train ${d.trainCount}, validation ${d.valCount}, test ${d.testCount}; ${d.classes} classes`]);
+  if (d.skipped?.length) {
+    const shown = d.skipped.slice(0, 5).map((s) => `${s.file} (${s.reason})`);
+    facts.push(['skipped files', `${d.skipped.length}: ${shown.join('; ')}${d.skipped.length > 5 ? '; ...' : ''}`]);
+  }
+  const cache = d.featureCache as FeatureCacheInfo | undefined;
+  if (cache) facts.push(['feature cache', `${cache.computed} images through the base, ${cache.reused} from the cache (${formatDuration(cache.seconds)})`]);
+  for (const [k, v] of Object.entries(d)) if (!KNOWN_DATASET_KEYS.has(k)) facts.push([factLabel(k), formatValue(v)]);
+  return facts;
+}
+
+/**
+ * A fine-tuning run's own settings under their plain names, the transfer run's before it as
+ * `transfer ...`; other runs' hyper-parameters as recorded.
+ */
+function hyperparameterFacts(config: RunConfig): [string, string][] {
+  const { finetune, ...own } = config.hyperparameters as Record<string, unknown> & { finetune?: Record<string, unknown> };
+  const rows = (entries: Record<string, unknown>, prefix = '') => Object.entries(entries).map(([k, v]): [string, string] => [`${prefix}${factLabel(k)}`, formatValue(v)]);
+  if (config.kind !== 'finetune' || !finetune) return rows(own);
+  return [...rows(finetune), ...rows(own, 'transfer ')];
+}
+
+/** A transfer run's images/s times its head on cached feature maps, not the whole network. */
+export function speedIsHeadOnly(kind: RunConfig['kind']): boolean {
+  return kind === 'transfer';
+}
+
+function speedLabel(kind: RunConfig['kind']): string {
+  return speedIsHeadOnly(kind) ? 'head training speed' : 'training speed';
+}
+
+function speedValue(kind: RunConfig['kind'], imagesPerSecond: number): string {
+  return `${imagesPerSecond.toFixed(0)} images/s${speedIsHeadOnly(kind) ? ' (head only, on cached base features)' : ''}`;
+}
 
 export function runFacts(config: RunConfig, metrics: RunMetrics | undefined): [string, string][] {
   const facts: [string, string][] = [
@@ -39,17 +119,7 @@ export function runFacts(config: RunConfig, metrics: RunMetrics | undefined): [s
     ['preprocessing', describePreprocessing(config.preprocessing)],
     ['dataset', config.dataset.name + (config.dataset.source ? ` (from ${config.dataset.source})` : '')],
   ];
-  const d = metrics?.dataset;
-  if (d) {
-    facts.push(['split', d.split]);
-    if (d.seed !== undefined) facts.push(['split seed', String(d.seed)]);
-    facts.push(['samples', `train ${d.trainCount}, validation ${d.valCount}, test ${d.testCount}; ${d.classes} classes`]);
-    if (d.skipped?.length) {
-      const shown = d.skipped.slice(0, 5).map((s) => `${s.file} (${s.reason})`);
-      facts.push(['skipped files', `${d.skipped.length}: ${shown.join('; ')}${d.skipped.length > 5 ? '; ...' : ''}`]);
-    }
-    for (const [k, v] of Object.entries(d)) if (!KNOWN_DATASET_KEYS.has(k)) facts.push([`dataset ${k}`, formatValue(v)]);
-  }
+  if (metrics?.dataset) facts.push(...datasetFacts(metrics.dataset, config.seed));
   facts.push(['seed', String(config.seed)]);
   if (config.backbone) {
     const b = config.backbone;
@@ -58,11 +128,12 @@ export function runFacts(config: RunConfig, metrics: RunMetrics | undefined): [s
     if (b.weightsSha256) facts.push(['weights sha256', b.weightsSha256]);
   }
   if (config.parent) facts.push(['parent run', config.parent]);
-  for (const [k, v] of Object.entries(config.hyperparameters)) facts.push([k, formatValue(v)]);
+  facts.push(...hyperparameterFacts(config));
   if (metrics) {
     facts.push(['backend', metrics.backend]);
+    if (metrics.engine) facts.push(['inference engine', metrics.engine]);
     facts.push(['training wall time', formatDuration(metrics.trainSeconds)]);
-    if (metrics.imagesPerSecond !== undefined) facts.push(['training speed', `${metrics.imagesPerSecond.toFixed(0)} images/s`]);
+    if (metrics.imagesPerSecond !== undefined) facts.push([speedLabel(config.kind), speedValue(config.kind, metrics.imagesPerSecond)]);
     if (metrics.bestEpoch !== undefined) facts.push(['best epoch', String(metrics.bestEpoch)]);
     if (metrics.stoppedEarly) facts.push(['stopped early', 'yes']);
     if (metrics.interrupted) facts.push(['interrupted', 'yes: the numbers are for the last checkpoint']);

@@ -5,7 +5,7 @@ import { RunDir } from '../artifacts/run.js';
 import { exists, writeFileAtomic } from '../util/atomic.js';
 import { confusionSpec, curvesSpec } from './charts.js';
 import { mostConfusedPairs, pickMisclassified, pickSamples } from './analysis.js';
-import { runFacts, formatDuration } from './facts.js';
+import { runFacts, formatDuration, speedIsHeadOnly } from './facts.js';
 import { composeGrid, loadThumbnails, type SampleLoader } from './grids.js';
 import { figure, page, scoreCell, section, table, numHeader, escapeHtml, type Cell, type FigureImage } from './html.js';
 import { renderVegaLite, type TopLevelSpec } from './vega.js';
@@ -108,7 +108,7 @@ function summaryCards(files: RunFiles): [string, string][] {
     ['test samples', String(m.dataset.testCount)],
     ['training time', formatDuration(m.trainSeconds)],
   ];
-  if (m.imagesPerSecond !== undefined) cards.push(['images / s', m.imagesPerSecond.toFixed(0)]);
+  if (m.imagesPerSecond !== undefined) cards.push([speedIsHeadOnly(files.config.kind) ? 'head images / s' : 'images / s', m.imagesPerSecond.toFixed(0)]);
   cards.push(['backend', m.backend]);
   return cards;
 }
