@@ -92,3 +92,25 @@ test('without a stream in its context, progress is silent: the library never wri
   });
   assert.match(out.text(), /^epoch: 1\/1 ETA 0s\nsummary\n$/);
 });
+
+/** A terminal of the given width (what cli-progress sees on a TTY), collecting what is drawn. */
+function terminalStream(columns: number): { stream: NodeJS.WriteStream; lines: () => string[] } {
+  const out = pipeStream();
+  Object.assign(out.stream, { isTTY: true, columns });
+  // Each redraw starts at column 0; keep the text of every drawn line, escape codes removed.
+  const lines = () => out.text().split(/\r|\n|\u001b\[\d*G/).map((l) => l.replace(/\u001b(\[[0-9;?]*[A-Za-z]|[78])/g, '')).filter((l) => l.trim());
+  return { stream: out.stream, lines };
+}
+
+test('on a terminal the bar fits its width: ETA and loss stay visible at 80 columns and the bar grows on wider ones', () => {
+  for (const columns of [80, 60, 160]) {
+    const term = terminalStream(columns);
+    const p = createProgress({ label: 'head epoch 3/10', total: 120, unit: 'batches', stream: term.stream, quiet: false });
+    p.tick(60, { loss: 0.123456, acc: 0.9512, val_loss: 0.2, val_acc: 0.93 });
+    p.done();
+    const drawn = term.lines().at(-1)!;
+    assert.ok(drawn.length < columns, `${drawn.length} < ${columns}: ${drawn}`);
+    assert.match(drawn, /^head epoch 3\/10 .*50% .*\| ETA \S+ \| loss 0\.1235 {2}acc 0\.9512/);
+    if (columns === 160) assert.match(drawn, /\[[█░]{40}\] 50% 60\/120 batches \| ETA \S+ \| loss 0\.1235 {2}acc 0\.9512 {2}val_loss 0\.2000 {2}val_acc 0\.9300$/u, 'everything, with a full bar, where there is room');
+  }
+});

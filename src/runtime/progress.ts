@@ -56,6 +56,31 @@ function formatSeconds(s: number): string {
   return m > 0 ? `${m}m${Math.round(s % 60).toString().padStart(2, '0')}s` : `${s.toFixed(0)}s`;
 }
 
+/** Bar widths: never wider than this, and dropped rather than squeezed below the minimum. */
+const MAX_BAR = 40;
+const MIN_BAR = 8;
+
+/**
+ * The line for a terminal `maxWidth` columns wide (cli-progress cuts each line at the edge): the
+ * bar gets what the text leaves; where even the text does not fit, the bar goes, then the counts,
+ * then the end of the values, so the ETA and the loss stay in view.
+ */
+function fitToTerminal(label: string, unit: string): cliProgress.GenericFormatter {
+  const render = cliProgress.Format.Formatter;
+  const tail = '| ETA {eta_formatted} | {values}';
+  const withCounts = `${label} {percentage}% {value}/{total} ${unit} ${tail}`;
+  const withoutCounts = `${label} {percentage}% ${tail}`;
+  return (options, params, payload) => {
+    // One column spare: writing into the last one makes some terminals wrap.
+    const width = params.maxWidth - 1;
+    const text = render({ ...options, format: withCounts }, params, payload);
+    const room = width - text.length - ' []'.length;
+    if (room >= MIN_BAR) return render({ ...options, format: withCounts.replace('{percentage}', '[{bar}] {percentage}'), barsize: Math.min(MAX_BAR, room) }, params, payload);
+    if (text.length <= width) return text;
+    return render({ ...options, format: withoutCounts }, params, payload).slice(0, width);
+  };
+}
+
 export function createProgress(opts: ProgressOptions): Progress {
   // Silent unless the caller (the CLI) gave the operation a stream: the library never writes to the terminal by itself.
   const stream = opts.stream ?? currentContext().progressStream;
@@ -68,7 +93,8 @@ export function createProgress(opts: ProgressOptions): Progress {
   if (!quiet && stream.isTTY) {
     const bar = new cliProgress.SingleBar(
       {
-        format: `${opts.label} [{bar}] {percentage}% {value}/{total} ${opts.unit ?? ''} | ETA {eta_formatted} | {values}`,
+        format: fitToTerminal(opts.label, opts.unit ?? ''),
+        barsize: MAX_BAR,
         stream,
         hideCursor: true,
         etaBuffer: 50,
