@@ -1,11 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type * as mobilenet from '@tensorflow-models/mobilenet';
-import { repoRoot, tlBin } from './helpers.js';
+import { repoRoot, tempDir, tlBin } from './helpers.js';
+import { RunDir } from '../src/artifacts/run.js';
 import { resolveOptions } from '../src/training/options.js';
 import { TRANSFER_OPTIONS, trainTransfer } from '../src/training/transfer.js';
 import { CUSTOM_OPTIONS } from '../src/training/custom.js';
@@ -78,4 +79,29 @@ test('ImageNet classes that share a name are reported by their own index (crane 
     predictions[0]!.top.map((r) => [r.label, r.index]),
     [['crane', 134], ['crane', 517]],
   );
+});
+
+/** The smallest directory `tl report` accepts: run.json, labels.json and a model.json. */
+async function minimalRun(): Promise<string> {
+  const dir = path.join(tempDir('tl-report-open-'), 'run');
+  await fs.mkdir(dir);
+  const run = new RunDir(dir);
+  await fs.writeFile(path.join(dir, 'model.json'), '{}');
+  await run.write('labels', ['a', 'b']);
+  await run.write('config', { kind: 'custom', createdAt: '2026-01-01T00:00:00.000Z', model: 'x', inputShape: [28, 28, 1], preprocessing: { mode: 'none' }, hyperparameters: {}, seed: 1, dataset: { name: 'synthetic' }, command: 'test' });
+  return dir;
+}
+
+test('tl report --open without a browser says so in one line, exits 1 and still prints the paths', async () => {
+  const dir = await minimalRun();
+  const bin = tempDir('tl-fake-opener-');
+  writeFileSync(path.join(bin, 'xdg-open'), '#!/bin/sh\necho "xdg-open: no method available for opening" >&2\nexit 3\n', { mode: 0o755 });
+  for (const PATH of [`${bin}:${process.env.PATH}`, path.dirname(process.execPath)]) {
+    const result = spawnSync(process.execPath, [tlBin, 'report', dir, '--open'], { encoding: 'utf8', env: { ...process.env, PATH } });
+    assert.equal(result.status, 1, result.stderr);
+    assert.equal(result.stdout.trim(), path.join(dir, 'report.html'));
+    const lines = result.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, result.stderr);
+    assert.match(lines[0]!, /^tl: no browser opened the report: xdg-open (exited with status 3|is not installed); open .*report\.html yourself$/);
+  }
 });
