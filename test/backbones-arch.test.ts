@@ -16,6 +16,9 @@ const KERAS_NOTOP_PARAMS: { name: string; alpha?: number; params: number }[] = [
   { name: 'mobilenet', alpha: 0.75, params: 1_832_976 },
   { name: 'mobilenet', alpha: 0.5, params: 829_536 },
   { name: 'mobilenet', alpha: 0.25, params: 218_544 },
+  { name: 'mobilenetv2', alpha: 1.0, params: 2_257_984 },
+  { name: 'mobilenetv2', alpha: 0.35, params: 410_208 },
+  { name: 'mobilenetv2', alpha: 1.4, params: 4_363_712 },
 ];
 
 for (const { name, alpha, params } of KERAS_NOTOP_PARAMS) {
@@ -39,6 +42,12 @@ const KERAS_LAYER_NAMES: Record<string, string[]> = {
     'conv1', 'conv1_bn', 'conv1_relu', 'conv_dw_1', 'conv_dw_1_bn', 'conv_dw_1_relu', 'conv_pw_1', 'conv_pad_2', 'conv_pad_4',
     'conv_pad_6', 'conv_pad_12', 'conv_dw_13', 'conv_pw_13_bn', 'conv_pw_13_relu',
   ],
+  mobilenetv2: [
+    'Conv1', 'bn_Conv1', 'Conv1_relu', 'expanded_conv_depthwise', 'expanded_conv_depthwise_BN', 'expanded_conv_depthwise_relu',
+    'expanded_conv_project', 'expanded_conv_project_BN', 'block_1_expand', 'block_1_expand_BN', 'block_1_expand_relu', 'block_1_pad',
+    'block_1_depthwise', 'block_2_add', 'block_3_pad', 'block_5_add', 'block_6_pad', 'block_9_add', 'block_12_add', 'block_13_pad',
+    'block_15_add', 'block_16_project_BN', 'Conv_1', 'Conv_1_bn', 'out_relu',
+  ],
 };
 
 for (const name of backboneNames()) {
@@ -61,6 +70,23 @@ test('the classifier tops carry Keras weight names and shapes', () => {
   assert.throws(() => getBackbone('xception').build({ inputShape: [150, 150, 3], includeTop: true }), /needs a 299x299 input/);
 });
 
+test('MobileNetV2: residual adds exactly where Keras puts them, Keras top, 5x5 features at 150x150 (correct_pad on odd maps)', () => {
+  const spec = getBackbone('mobilenetv2');
+  const model = spec.build({ inputShape: [150, 150, 3], alpha: 0.35 });
+  const adds = model.layers.filter((l) => l.getClassName() === 'Add').map((l) => l.name);
+  assert.deepEqual(adds, [2, 4, 5, 7, 8, 9, 11, 12, 14, 15].map((id) => `block_${id}_add`));
+  // 75 and 19 are odd: Keras pads them (1,1), like 'same' would.
+  assert.deepEqual((model.getLayer('block_1_pad').getConfig() as { padding: unknown }).padding, [[1, 1], [1, 1]]);
+  assert.deepEqual(model.outputs[0]!.shape, [null, 5, 5, 1280]);
+  assert.equal((model.getLayer('block_5_project_BN').getConfig() as { momentum: number }).momentum, 0.999);
+  model.dispose();
+  const top = spec.build({ inputShape: [224, 224, 3], alpha: 1.0, includeTop: true });
+  assert.equal(top.countParams(), 3_538_984);
+  assert.deepEqual(top.getLayer('predictions').getWeights().map((w) => w.shape), [[1280, 1000], [1000]]);
+  top.dispose();
+  assert.throws(() => spec.build({ inputShape: [96, 96, 3], alpha: 0.25 }), /alpha 0.25 is not supported/);
+});
+
 test('MobileNet builds at 150x150 (Keras warns and builds): explicit conv_pad layers make the map 4x4', () => {
   const model = getBackbone('mobilenet').build({ inputShape: [150, 150, 3], alpha: 0.25 });
   assert.deepEqual(model.outputs[0]!.shape, [null, 4, 4, 256]);
@@ -69,7 +95,7 @@ test('MobileNet builds at 150x150 (Keras warns and builds): explicit conv_pad la
 
 test('inputs below the architecture minimum and unknown names are one-line errors', () => {
   assert.throws(() => getBackbone('xception').build({ inputShape: [64, 64, 3] }), /smaller than the minimum 71x71/);
-  assert.throws(() => getBackbone('resnet9000'), (err: Error) => err instanceof TlError && /known backbones: mobilenet, vgg16, xception/.test(err.message));
+  assert.throws(() => getBackbone('resnet9000'), (err: Error) => err instanceof TlError && /known backbones: mobilenet, mobilenetv2, vgg16, xception/.test(err.message));
   assert.throws(() => getBackbone('mobilenet').build({ inputShape: [96, 96, 3], alpha: 0.6 }), /alpha 0.6 is not supported/);
 });
 

@@ -20,7 +20,10 @@ test('tl backbones list --json shows each architecture with its preprocessing, f
     const r = tl(home, 'backbones', 'list', '--json');
     assert.equal(r.status, 0, r.stderr);
     const list = JSON.parse(r.stdout) as { name: string; featureLayer: string; preprocessing: { mode: string }; weights: { id: string; cached: boolean; url: string }[] }[];
-    assert.deepEqual(list.map((b) => b.name), ['mobilenet', 'vgg16', 'xception']);
+    assert.deepEqual(list.map((b) => b.name), ['mobilenet', 'mobilenetv2', 'vgg16', 'xception']);
+    const v2 = list.find((b) => b.name === 'mobilenetv2')!;
+    assert.equal(v2.featureLayer, 'out_relu');
+    assert.ok(v2.weights.some((w) => w.url.endsWith('/mobilenet_v2/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5')));
     const vgg = list.find((b) => b.name === 'vgg16')!;
     assert.equal(vgg.featureLayer, 'block5_pool');
     assert.equal(vgg.preprocessing.mode, 'caffe');

@@ -17,6 +17,7 @@ await initBackend();
 const TFJS_025 = shared('backbones', 'mobilenet_v1_0.25_224');
 const TFJS_075 = shared('backbones', 'mobilenet_v1_0.75_224');
 const H5_025 = shared('backbones', 'mobilenet_v1_0.25_224_notop_keras_h5', 'mobilenet_2_5_224_tf_no_top.h5');
+const TM_V2_035 = shared('backbones', 'mobilenet_v2_0.35_224_tm_export');
 
 /** The first photo of each of a few flower classes. */
 function photos(count: number): string[] {
@@ -65,6 +66,27 @@ test('MobileNet 0.75 with its top: ImageNet top-1 from this architecture equals 
   assert.ok(Math.max(...probs) > 0.2, `a confident ImageNet prediction on a flower photo (max p ${Math.max(...probs)})`);
   const diff = tf.sub(ours.predict(x) as tf.Tensor, stock.predict(x) as tf.Tensor).abs().max().dataSync()[0]!;
   assert.ok(diff < 1e-4, `probabilities agree (max |diff| ${diff})`);
+});
+
+test('MobileNetV2 0.35 from a Teachable Machine export: width from the file, features equal to the export\'s own inner Keras model', async () => {
+  // The export is Sequential[Sequential[model2 (Keras MobileNetV2 to out_relu), GAP], user head]:
+  // weights are named <layer>/<weight> as Keras names them, the head is ignored, and Conv1_pad
+  // (older Keras) is weightless.
+  const ours = await loadBackbone({ name: 'mobilenetv2', inputShape: [224, 224, 3], weights: TM_V2_035 });
+  assert.equal(ours.alpha, 0.35);
+  assert.equal(ours.weightsSha256, '871179f09e824817dc433bda185c0a51e6706466f088745e8d51b49a9126ee04');
+  const exported = await loadLayersModelFromDir(TM_V2_035);
+  const inner = (exported.layers[0] as tf.Sequential).layers[0] as tf.LayersModel;
+  assert.equal(inner.outputs[0]!.shape.join(), ',7,7,1280');
+  const x = await batch(photos(3), 224);
+  const diff = tf.sub(ours.model.predict(x) as tf.Tensor, inner.predict(x) as tf.Tensor).abs().max().dataSync()[0]!;
+  assert.ok(diff < 1e-5, `features agree (max |diff| ${diff})`);
+  await assert.rejects(loadBackbone({ name: 'mobilenetv2', alpha: 0.5, inputShape: [96, 96, 3], weights: TM_V2_035 }), (err: Error) => {
+    assert.ok(err instanceof TlError && !err.message.includes('\n'), err.message);
+    assert.match(err.message, /tm_export: layer block_1_project weight kernel expected shape \[1,1,48,16\], found \[1,1,48,8\]; this file does not hold mobilenetv2 alpha 0.5 weights/);
+    return true;
+  });
+  await assert.rejects(loadBackbone({ name: 'mobilenet', inputShape: [96, 96, 3], weights: TM_V2_035 }), /tm_export: layer conv1 weight kernel expected shape \[3,3,3,32\], found none; this file does not hold mobilenet alpha 1 weights/);
 });
 
 test('without --alpha the width follows from the weights file\'s conv1 kernel, and one model is built', async () => {

@@ -49,6 +49,16 @@ test('MobileNet with the classifier top, both paddings, odd sizes: ONNX Runtime 
   }
 });
 
+test('MobileNetV2 0.35 (Teachable Machine ImageNet weights) on real photos, and 1.4 at an odd size: ONNX Runtime = tfjs', async () => {
+  // Residual Add, ReLU6 as Clip, DepthwiseConv2D, asymmetric (even maps) and symmetric (odd maps) ZeroPadding2D.
+  const backbone = await loadBackbone({ name: 'mobilenetv2', inputShape: [150, 150, 3], weights: shared('backbones', 'mobilenet_v2_0.35_224_tm_export') });
+  await assertParity(backbone.model, await flowerBatch(4, 150, backbone.spec.preprocessing), 4, 'mobilenetv2 0.35');
+  backbone.model.dispose();
+  const odd = getBackbone('mobilenetv2').build({ inputShape: [75, 75, 3], alpha: 1.4, seed: 6 });
+  await assertParity(odd, wave(2 * 75 * 75 * 3), 2, 'mobilenetv2 1.4 at 75x75');
+  odd.dispose();
+});
+
 test('VGG16 and Xception with seeded random weights: ONNX Runtime = tfjs', async () => {
   for (const [name, size] of [['vgg16', 48], ['xception', 71]] as const) {
     const backbone = await loadBackbone({ name, inputShape: [size, size, 3], weights: 'none', seed: 5 });

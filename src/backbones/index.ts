@@ -3,16 +3,19 @@ import path from 'node:path';
 import { TlError } from '../util/errors.js';
 import { assetWeightsPath, isAssetCached, weightsCatalog } from './catalog.js';
 import { mobilenet } from './mobilenet.js';
+import { mobilenetv2 } from './mobilenet-v2.js';
 import { vgg16 } from './vgg16.js';
 import { xception } from './xception.js';
+import { resolveWidth } from './layers.js';
 import { assignWeights } from './weights-apply.js';
 import { readWeightsFile, type WeightsFile } from './weights-read.js';
 import { parseWeightsSource, type WeightsSource } from './weights-source.js';
 import type { BackboneSpec, BuildOptions, InputShape, WeightsAsset } from './types.js';
 
+export { resolveWidth } from './layers.js';
 export type { BackboneSpec, BuildOptions, InputShape, WeightsAsset, WeightsFileEntry } from './types.js';
 
-const ARCHITECTURES: readonly BackboneSpec[] = [mobilenet, vgg16, xception];
+const ARCHITECTURES: readonly BackboneSpec[] = [mobilenet, mobilenetv2, vgg16, xception];
 
 export function backboneNames(): string[] {
   return ARCHITECTURES.map((a) => a.name);
@@ -28,17 +31,6 @@ export function getBackbone(name: string): BackboneSpec {
 
 export function listBackbones(): BackboneSpec[] {
   return backboneNames().map(getBackbone);
-}
-
-/** The width multiplier to build with: the requested one, the spec's default, or none. */
-export function resolveWidth(spec: BackboneSpec, alpha: number | undefined): number | undefined {
-  if (!spec.alphas) {
-    if (alpha !== undefined) throw new TlError(`${spec.name} has no width multiplier; drop --alpha`);
-    return undefined;
-  }
-  const a = alpha ?? spec.defaultAlpha!;
-  if (!spec.alphas.includes(a)) throw new TlError(`${spec.name}: alpha ${a} is not supported; use one of ${spec.alphas.join(', ')}`);
-  return a;
 }
 
 /** `mobilenet alpha 0.25`, `vgg16`: how errors name what a weights file should fit. */

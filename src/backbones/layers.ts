@@ -8,9 +8,14 @@ export { SeededGlorot } from '../runtime/seeded-init.js';
 /** keras.applications `preprocess_input` mode "tf" (MobileNet, Xception): 0..255 -> -1..1. */
 export const SCALE_TO_PLUS_MINUS_ONE: PreprocessingConfig = { mode: 'scale', scale: 1 / 127.5, offset: -1, grayscale: false };
 
-/** Keras BatchNormalization defaults (epsilon 1e-3, momentum 0.99), which tfjs shares. */
-export function batchNorm(name: string): tf.layers.Layer {
-  return tf.layers.batchNormalization({ axis: -1, name });
+/** Keras BatchNormalization defaults (epsilon 1e-3, momentum 0.99), which tfjs shares, unless an architecture sets its own momentum. */
+export function batchNorm(name: string, momentum?: number): tf.layers.Layer {
+  return tf.layers.batchNormalization({ axis: -1, name, ...(momentum === undefined ? {} : { momentum }) });
+}
+
+/** Keras `ReLU(6.0)`: the MobileNets' activation. */
+export function relu6(name: string): tf.layers.Layer {
+  return tf.layers.reLU({ maxValue: 6, name });
 }
 
 /**
@@ -35,4 +40,15 @@ export function checkInputShape(spec: Pick<BackboneSpec, 'name' | 'minInputSize'
     throw new TlError(`${backbone}: the classifier top needs a ${topSize}x${topSize} input, got ${h}x${w}; drop the top or resize`);
   }
   return [h, w, c];
+}
+
+/** The width multiplier to build with: the requested one, the spec's default, or none. */
+export function resolveWidth(spec: Pick<BackboneSpec, 'name' | 'alphas' | 'defaultAlpha'>, alpha: number | undefined): number | undefined {
+  if (!spec.alphas) {
+    if (alpha !== undefined) throw new TlError(`${spec.name} has no width multiplier; drop --alpha`);
+    return undefined;
+  }
+  const a = alpha ?? spec.defaultAlpha!;
+  if (!spec.alphas.includes(a)) throw new TlError(`${spec.name}: alpha ${a} is not supported; use one of ${spec.alphas.join(', ')}`);
+  return a;
 }

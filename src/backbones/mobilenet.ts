@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { TlError } from '../util/errors.js';
-import { batchNorm, checkInputShape, SCALE_TO_PLUS_MINUS_ONE, SeededGlorot } from './layers.js';
+import { batchNorm, checkInputShape, relu6, resolveWidth, SCALE_TO_PLUS_MINUS_ONE, SeededGlorot } from './layers.js';
 import type { BackboneSpec, BuildOptions } from './types.js';
 
 /**
@@ -21,10 +20,6 @@ const BLOCKS: readonly [number, number][] = [
 ];
 
 const ALPHAS = [0.25, 0.5, 0.75, 1.0] as const;
-
-function relu6(name: string): tf.layers.Layer {
-  return tf.layers.reLU({ maxValue: 6, name });
-}
 
 function depthwiseBlock(
   x: tf.SymbolicTensor,
@@ -70,16 +65,8 @@ function classifierTop(x: tf.SymbolicTensor, channels: number, classes: number, 
   return tf.layers.activation({ activation: 'softmax', name: 'predictions' }).apply(y) as tf.SymbolicTensor;
 }
 
-export function resolveAlpha(alpha: number | undefined): number {
-  const a = alpha ?? mobilenet.defaultAlpha!;
-  if (!(ALPHAS as readonly number[]).includes(a)) {
-    throw new TlError(`mobilenet: alpha ${a} is not supported; use one of ${ALPHAS.join(', ')}`);
-  }
-  return a;
-}
-
 function buildMobileNet(opts: BuildOptions): tf.LayersModel {
-  const alpha = resolveAlpha(opts.alpha);
+  const alpha = resolveWidth(mobilenet, opts.alpha)!;
   const shape = checkInputShape(mobilenet, opts);
   const init = new SeededGlorot(opts.seed);
   const input = tf.input({ shape, name: 'input_1' });
