@@ -26,7 +26,7 @@ export interface Classifier {
   readonly dir: string;
   readonly labels: readonly string[];
   readonly config: RunConfig;
-  /** Ranked top-k predictions for image files and folders (searched recursively). */
+  /** Ranked top-k predictions (default: PREDICT_OPTIONS.topK) for image files and folders (searched recursively). */
   classify(paths: string | readonly string[], topK?: number): Promise<FilePrediction[]>;
   /** Accuracy, per-class metrics and confusion on a folder of class sub-folders. */
   evaluate(dataDir: string): Promise<RunEvaluation>;
@@ -75,7 +75,7 @@ export async function createRuntime(opts: RuntimeOptions = {}): Promise<Runtime>
           dir: run.dir,
           labels: run.labels,
           config: run.config,
-          classify: (paths, topK = 3) =>
+          classify: (paths, topK) =>
             within(async () => {
               const files = await expandImagePaths(typeof paths === 'string' ? [paths] : paths);
               return (await predictFiles(run, files, { topK })).predictions;
