@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { glob, hasMagic } from 'glob';
-import { RunDir, type Evaluation, type RunConfig } from '../artifacts/run.js';
+import { RunDir, type Evaluation, type PredictionRecord, type RunConfig } from '../artifacts/run.js';
 import { loadLayersModelFromDir } from '../models/layers-io.js';
 import { decodeSamples, ImageBatchSource, listFolder, scanClassFolders, type ImageSample, type SkippedFile } from '../data/image-folder.js';
 import { isImageFile } from '../data/images.js';
@@ -14,7 +14,8 @@ import { initBackend } from '../runtime/backend.js';
 import { fileError, TlError } from '../util/errors.js';
 import { evaluateModel } from './metrics.js';
 import { runInference } from './run-engine.js';
-import { positiveInteger, resolveOptions, type OptionTable } from './options.js';
+import { filePredictions } from './transfer.js';
+import { positiveInteger, resolveOptions, type OptionTable, type ValueType } from './options.js';
 
 /** A trained run ready to score images: its model plus how it wants its pixels. */
 export interface LoadedRun {
@@ -142,6 +143,8 @@ export interface Misclassified {
 
 export interface RunEvaluation {
   evaluation: Evaluation;
+  /** Every scored file with its true and predicted class, as a run's predictions.json holds them (for a report). */
+  predictions: PredictionRecord[];
   misclassified: Misclassified[];
   skipped: SkippedFile[];
   count: number;
@@ -170,7 +173,7 @@ export async function evaluateRun(run: LoadedRun, dataDir: string, batchSize = 3
     .map((s, i) => ({ file: used[i]!.file, label: run.labels[s.label]!, predicted: run.labels[s.predicted]!, confidence: s.confidence, wrong: s.label !== s.predicted }))
     .filter((m) => m.wrong)
     .map(({ wrong: _, ...m }) => m);
-  return { evaluation, misclassified, skipped: [...skipped].map(([file, reason]) => ({ file, reason })), count: used.length };
+  return { evaluation, predictions: filePredictions(used, scored), misclassified, skipped: [...skipped].map(([file, reason]) => ({ file, reason })), count: used.length };
 }
 
 export interface ImageNetClassifierOptions {
@@ -179,6 +182,22 @@ export interface ImageNetClassifierOptions {
   /** The value range the graph model expects its pixels in (TF-Hub MobileNets: [0, 1]). */
   inputRange?: [number, number];
 }
+
+/** `MIN,MAX` with MIN below MAX: `0,1`, `-1,1`. */
+const pixelRange: ValueType<[number, number]> = {
+  expected: 'MIN,MAX with MIN below MAX, e.g. 0,1 or -1,1',
+  placeholder: '<min,max>',
+  fromText(t) {
+    const parts = t.split(',').map((v) => (v.trim() === '' ? Number.NaN : Number(v)));
+    return parts.length === 2 ? [parts[0]!, parts[1]!] : undefined;
+  },
+  accepts: (v) => Array.isArray(v) && v.length === 2 && v.every(Number.isFinite) && v[0] < v[1],
+};
+
+/** Options of `tl classify` beyond PREDICT_OPTIONS, one definition each. */
+export const CLASSIFY_OPTIONS = {
+  inputRange: { type: pixelRange, default: [0, 1] as [number, number], help: 'pixel range the --model expects (TF-Hub MobileNets: 0,1)' },
+} satisfies OptionTable;
 
 /** The MobileNet classifier's input: 224x224 RGB (it rescales pixels to its input range itself). */
 const IMAGENET_INPUT_SHAPE: [number, number, number] = [224, 224, 3];
@@ -203,11 +222,12 @@ function graphModelSource(model: string): string | tf.io.IOHandler {
  */
 export async function loadImageNetClassifier(opts: ImageNetClassifierOptions = {}): Promise<mobilenet.MobileNet> {
   await initBackend();
+  const { inputRange } = resolveOptions(CLASSIFY_OPTIONS, opts);
   try {
     return await mobilenet.load({
       version: 1,
       alpha: 0.25,
-      ...(opts.model ? { modelUrl: graphModelSource(opts.model), inputRange: opts.inputRange ?? [0, 1] } : {}),
+      ...(opts.model ? { modelUrl: graphModelSource(opts.model), inputRange } : {}),
     });
   } catch (err) {
     if (err instanceof TlError) throw err;

@@ -1,15 +1,7 @@
-import { InvalidArgumentError, type Command } from 'commander';
-import { classifyImageNet, expandImagePaths, loadImageNetClassifier, PREDICT_OPTIONS } from '../../training/predict.js';
+import type { Command } from 'commander';
+import { CLASSIFY_OPTIONS, classifyImageNet, expandImagePaths, loadImageNetClassifier, PREDICT_OPTIONS } from '../../training/predict.js';
 import { printPredictions } from './predict.js';
 import { commanderOption } from '../options.js';
-
-function parseRange(value: string): [number, number] {
-  const parts = value.split(',').map(Number);
-  if (parts.length !== 2 || parts.some((v) => !Number.isFinite(v)) || parts[0]! >= parts[1]!) {
-    throw new InvalidArgumentError('use MIN,MAX, e.g. 0,1 or -1,1');
-  }
-  return [parts[0]!, parts[1]!];
-}
 
 export function register(program: Command): void {
   program
@@ -18,7 +10,7 @@ export function register(program: Command): void {
     .argument('<images...>', 'image files or folders of images')
     .addOption(commanderOption('topK', PREDICT_OPTIONS.topK))
     .option('--model <dir|url>', 'tfjs graph model folder (offline) or URL; default: the package\'s hosted MobileNet v1 0.25')
-    .option('--input-range <min,max>', 'pixel range the --model expects', parseRange, [0, 1])
+    .addOption(commanderOption('inputRange', CLASSIFY_OPTIONS.inputRange))
     .option('--json', 'machine-readable output')
     .action(async (inputs: string[], flags: { topK: number; model?: string; inputRange: [number, number]; json?: boolean }) => {
       const files = await expandImagePaths(inputs);
