@@ -101,3 +101,21 @@ test('tl classify: ImageNet labels from @tensorflow-models/mobilenet with the lo
   assert.ok(daisyFirst >= 3, `ImageNet "daisy" ranked first for ${daisyFirst} of 4 daisy photos`);
   assert.equal(result.predictions[0]!.top.find((t) => t.label === 'daisy')?.index, 985);
 });
+
+test('tl evaluate --log-json logs each batch and the result', async () => {
+  await initBackend('wasm');
+  const dir = tempDir('tl-custom-run-');
+  await inkRun(dir);
+  const data = tempDir('tl-sheets-');
+  for (const label of ['ink', 'blank']) await fs.mkdir(path.join(data, label));
+  await sheet(path.join(data, 'ink', 'pen.png'), 245, 20);
+  await sheet(path.join(data, 'ink', 'chalk.png'), 10, 240);
+  await sheet(path.join(data, 'blank', 'paper.png'), 250, undefined);
+  const log = path.join(tempDir('tl-log-'), 'events.jsonl');
+  execFileSync(process.execPath, [tlBin, '--log-json', log, 'evaluate', dir, data, '--json'], { encoding: 'utf8', env: { ...process.env, TL_QUIET: '1' } });
+  const events = (await fs.readFile(log, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { event: string; batch?: number; batches?: number; samples?: number; accuracy?: number });
+  assert.deepEqual(events.filter((e) => e.event === 'evaluate-batch').map((e) => [e.batch, e.batches]), [[1, 1]]);
+  const result = events.find((e) => e.event === 'evaluate')!;
+  assert.equal(result.samples, 3);
+  assert.equal(result.accuracy, 1);
+});

@@ -3,7 +3,7 @@ import type { ClassMetrics, Evaluation } from '../artifacts/run.js';
 import type { BatchSource } from '../data/batch-source.js';
 import { yieldToEventLoop } from '../util/event-loop.js';
 import { withTlKernels } from '../runtime/patches.js';
-import { createProgress } from '../runtime/progress.js';
+import { createProgress, logEvent } from '../runtime/progress.js';
 import type { InferenceEngine } from '../runtime/engine.js';
 
 export interface ScoredSample {
@@ -99,8 +99,15 @@ export async function evaluateModel(
   classNames: string[],
   batchSize = 256,
 ): Promise<{ evaluation: Evaluation; samples: ScoredSample[] }> {
-  const progress = createProgress({ label: 'evaluate', total: Math.ceil(source.size / batchSize), unit: 'batches' });
-  const { samples, lossSum } = await scoreSamples(model, source, batchSize, () => progress.tick());
+  const batches = Math.ceil(source.size / batchSize);
+  const progress = createProgress({ label: 'evaluate', total: batches, unit: 'batches' });
+  let batch = 0;
+  const { samples, lossSum } = await scoreSamples(model, source, batchSize, () => {
+    progress.tick();
+    logEvent({ event: 'evaluate-batch', batch: ++batch, batches });
+  });
   progress.done();
-  return { evaluation: summarize(samples, lossSum, classNames), samples };
+  const evaluation = summarize(samples, lossSum, classNames);
+  logEvent({ event: 'evaluate', samples: samples.length, accuracy: evaluation.accuracy, loss: evaluation.loss });
+  return { evaluation, samples };
 }
