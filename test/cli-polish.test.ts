@@ -105,3 +105,20 @@ test('tl report --open without a browser says so in one line, exits 1 and still 
     assert.match(lines[0]!, /^tl: no browser opened the report: xdg-open (exited with status 3|is not installed); open .*report\.html yourself$/);
   }
 });
+
+test('runtimeInfo().backend names the backend before one is started, and it is the one that starts', () => {
+  const script = `
+    import { initBackend, runtimeInfo } from './src/runtime/backend.ts';
+    const before = (await runtimeInfo()).backend;
+    const started = await initBackend();
+    console.log(JSON.stringify({ before, started, after: (await runtimeInfo()).backend }));`;
+  for (const TL_BACKEND of [undefined, 'cpu']) {
+    const env = { ...process.env, TL_BACKEND };
+    if (TL_BACKEND === undefined) delete env.TL_BACKEND;
+    const result = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: repoRoot, encoding: 'utf8', env });
+    const { before, started, after } = JSON.parse(result.stdout.trim().split('\n').at(-1)!) as Record<string, string>;
+    assert.equal(before, started, result.stderr);
+    assert.equal(after, started);
+    if (TL_BACKEND) assert.equal(started, TL_BACKEND);
+  }
+});

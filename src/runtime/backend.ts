@@ -98,6 +98,23 @@ export interface RuntimeInfo {
   node: string;
 }
 
+/**
+ * The backend initBackend would pick, without starting one (starting is a global change): the
+ * requested one, else the first whose package is installed. tf.getBackend() is undefined until a
+ * backend has started.
+ */
+function expectedBackend(): BackendName {
+  const installed = (pkg: string) => {
+    try {
+      require.resolve(`${pkg}/package.json`);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  return requestedBackend() ?? (installed('@tensorflow/tfjs-node') ? 'tensorflow' : installed('@tensorflow/tfjs-backend-wasm') ? 'wasm' : 'cpu');
+}
+
 export async function runtimeInfo(): Promise<RuntimeInfo> {
   const backend = tf.getBackend();
   let tfjsNode: string | null = null;
@@ -115,5 +132,5 @@ export async function runtimeInfo(): Promise<RuntimeInfo> {
   } else if (backend === 'tensorflow') {
     threads = (await import('node:os')).cpus().length;
   }
-  return { backend, tfjs: tf.version.tfjs, tfjsNode, wasmSimd, threads, node: process.version };
+  return { backend: chosen ?? expectedBackend(), tfjs: tf.version.tfjs, tfjsNode, wasmSimd, threads, node: process.version };
 }
