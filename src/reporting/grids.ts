@@ -1,3 +1,4 @@
+import path from 'node:path';
 import sharp, { type OverlayOptions } from 'sharp';
 import type { PredictionRecord, SampleSource } from '../artifacts/run.js';
 import type { DecodedImage } from '../data/images.js';
@@ -36,7 +37,7 @@ export async function thumbnail(picture: DecodedImage | Buffer): Promise<Buffer>
     .toBuffer();
 }
 
-async function placeholder(): Promise<Buffer> {
+export async function placeholder(): Promise<Buffer> {
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${THUMB}" height="${THUMB}"><rect width="100%" height="100%" fill="#eee"/><text x="50%" y="55%" text-anchor="middle" font-family="${FONT}" font-size="11" fill="#777">not found</text></svg>`;
   return sharp(Buffer.from(svg)).png().toBuffer();
 }
@@ -63,9 +64,23 @@ function fit(text: string, chars: number): string {
   return text.length <= chars ? text : `${text.slice(0, Math.max(1, chars - 1))}…`;
 }
 
+/** Shortened in the middle, so a file name keeps its end (number, extension) as well as its start. */
+function fitMiddle(text: string, chars: number): string {
+  if (text.length <= chars) return text;
+  const tail = Math.floor((chars - 1) / 2);
+  return `${text.slice(0, chars - 1 - tail)}…${text.slice(text.length - tail)}`;
+}
+
 export interface GridOptions {
   title: string;
   labels: string[];
+  /** A third line under each photo with its file name (where a mistake can be looked up). */
+  showFileNames?: boolean;
+}
+
+/** The file name of a photo sample; dataset samples are named by split and index. */
+function sampleName(source: PredictionRecord['source']): string {
+  return source.kind === 'file' ? path.basename(source.path) : `${source.split} #${source.index}`;
 }
 
 /** Average advance of an 11 px DejaVu Sans character, for fitting labels into cells. */
@@ -86,10 +101,11 @@ function cellWidth(labels: string[]): number {
  */
 export async function composeGrid(records: PredictionRecord[], thumbs: Buffer[], opts: GridOptions): Promise<Buffer> {
   const cw = cellWidth(opts.labels);
-  const ch = PAD + THUMB + 4 + 2 * LINE + PAD;
+  const ch = PAD + THUMB + 4 + (opts.showFileNames ? 3 : 2) * LINE + PAD;
   const columns = Math.max(1, Math.min(records.length, Math.floor(MAX_WIDTH / cw)));
   const rows = Math.ceil(records.length / columns);
-  const width = Math.max(columns * cw, 360);
+  // Wide enough for the title (bold 14 px: about 8 px a character), even over one or two cells.
+  const width = Math.max(columns * cw, 360, Math.ceil(opts.title.length * 8 + 2 * PAD));
   const height = TITLE + Math.max(rows, 1) * ch;
   const chars = Math.floor((cw - 8) / CHAR);
   const text: string[] = [
@@ -111,6 +127,9 @@ export async function composeGrid(records: PredictionRecord[], thumbs: Buffer[],
       `<text x="${cx}" y="${textTop + 11}" text-anchor="middle" font-size="11" fill="#222">true: ${escapeXml(fit(truth, chars - 6))}</text>`,
       `<text x="${cx}" y="${textTop + 11 + LINE}" text-anchor="middle" font-size="11" fill="${colour}">pred: ${escapeXml(fit(guess, chars - PRED_EXTRA))} ${confidence}</text>`,
     );
+    if (opts.showFileNames) {
+      text.push(`<text x="${cx}" y="${textTop + 11 + 2 * LINE}" text-anchor="middle" font-size="10" fill="#666">${escapeXml(fitMiddle(sampleName(r.source), chars + 1))}</text>`);
+    }
   });
   const overlay = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="${FONT}">${text.join('')}</svg>`;
   composites.push({ input: Buffer.from(overlay), left: 0, top: 0 });

@@ -1,3 +1,4 @@
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import type { EpochRecord, Evaluation, PredictionRecord, RunConfig, RunMetrics } from '../artifacts/run.js';
@@ -6,7 +7,10 @@ import { exists, writeFileAtomic } from '../util/atomic.js';
 import { confusionSpec, curvesSpec } from './charts.js';
 import { mostConfusedPairs, pickMisclassified, pickSamples } from './analysis.js';
 import { runFacts, formatDuration, speedIsHeadOnly } from './facts.js';
-import { composeGrid, loadThumbnails, type SampleLoader } from './grids.js';
+import { composeGrid, loadThumbnails, placeholder, type GridOptions, type SampleLoader } from './grids.js';
+import { gradCamLayer, gradCamThumbnails, splitAtFeatureLayer, type SplitModel } from './gradcam.js';
+import { loadLayersModelFromDir } from '../models/layers-io.js';
+import { initBackend } from '../runtime/backend.js';
 import { figure, page, scoreCell, section, table, numHeader, escapeHtml, type Cell, type FigureImage } from './html.js';
 import { renderVegaLite, type TopLevelSpec } from './vega.js';
 import { defaultSampleLoader } from './samples.js';
@@ -17,6 +21,18 @@ export interface ReportOptions {
   loadSample?: SampleLoader;
   /** Misclassified samples shown at most. */
   maxMisclassified?: number;
+  /** Where report.html and the PNGs go; default: the run directory. */
+  out?: string;
+  /** Report on this scoring of another folder (`tl evaluate --report`) instead of the run's own test set. */
+  scored?: ScoredFolder;
+}
+
+/** A run's predictions on a folder it was not tested on, as `tl evaluate` scores it. */
+export interface ScoredFolder {
+  folder: string;
+  evaluation: Evaluation;
+  predictions: PredictionRecord[];
+  skipped: { file: string; reason: string }[];
 }
 
 export interface ReportResult {
@@ -52,6 +68,14 @@ async function readRunFiles(runDir: string): Promise<RunFiles> {
   };
 }
 
+/** The run's files with its test evaluation replaced by the scoring of another folder. */
+function withScoredFolder(files: RunFiles, scored: ScoredFolder): RunFiles {
+  const testCount = scored.predictions.length;
+  const dataset = { ...(files.metrics?.dataset ?? { trainCount: 0, valCount: 0 }), name: path.basename(scored.folder), split: `scored by tl evaluate: ${scored.folder}`, testCount, classes: files.labels.length, skipped: scored.skipped };
+  const metrics: RunMetrics = { trainSeconds: 0, backend: 'unknown', ...files.metrics, test: scored.evaluation, evaluatedOn: 'test', dataset };
+  return { ...files, metrics, predictions: scored.predictions };
+}
+
 async function chartFigure(name: string, caption: string, spec: TopLevelSpec): Promise<{ fig: FigureImage; png: Buffer }> {
   const chart = await renderVegaLite(spec);
   return { fig: { name, caption, mime: 'image/svg+xml', data: chart.svg, width: chart.width, height: chart.height }, png: chart.png };
@@ -61,13 +85,12 @@ async function gridFigure(
   name: string,
   caption: string,
   records: PredictionRecord[],
-  labels: string[],
-  load: SampleLoader,
+  thumbnails: { thumbs: Buffer[]; missing: number },
+  grid: Omit<GridOptions, 'title'>,
 ): Promise<{ fig: FigureImage; png: Buffer; missing: number }> {
-  const { thumbs, missing } = await loadThumbnails(records, load);
-  const png = await composeGrid(records, thumbs, { title: caption, labels });
+  const png = await composeGrid(records, thumbnails.thumbs, { title: caption, ...grid });
   const { width = 0, height = 0 } = await sharp(png).metadata();
-  return { fig: { name, caption, mime: 'image/png', data: png, width, height }, png, missing };
+  return { fig: { name, caption, mime: 'image/png', data: png, width, height }, png, missing: thumbnails.missing };
 }
 
 function percent(x: number, digits = 1): string {
@@ -141,22 +164,64 @@ async function evaluationPart({ metrics, labels }: RunFiles): Promise<Part> {
   };
 }
 
-async function predictionsPart({ predictions, labels }: RunFiles, options: ReportOptions): Promise<Part> {
+/** The misclassified files as text, in the grid's order: where each one can be found and looked at. */
+function misclassifiedFiles(records: PredictionRecord[], labels: string[]): string {
+  const where = (r: PredictionRecord) => (r.source.kind === 'file' ? r.source.path : `${r.source.dataset} ${r.source.split} #${r.source.index}`);
+  const items = records.map((r) => `<li><code>${escapeHtml(where(r))}</code>: ${escapeHtml(labels[r.label] ?? `#${r.label}`)} taken for ${escapeHtml(labels[r.predicted] ?? `#${r.predicted}`)} (${percent(r.confidence)})</li>`);
+  return `<h3>Misclassified files</h3><ol class="files">${items.join('')}</ol>`;
+}
+
+/** Grad-CAM tiles in place of photos; a picture that cannot be decoded becomes the "not found" tile. */
+async function gradCamTiles(gradCam: GradCamSource, records: PredictionRecord[], load: SampleLoader): Promise<{ thumbs: Buffer[]; missing: number }> {
+  const tiles = await gradCamThumbnails(gradCam.model, gradCam.config, records, load);
+  const thumbs = await Promise.all(tiles.map((t) => t ?? placeholder()));
+  return { thumbs, missing: tiles.filter((t) => !t).length };
+}
+
+async function predictionsPart({ predictions, labels }: RunFiles, options: ReportOptions, gradCam: GradCamSource | undefined): Promise<Part> {
   if (!predictions?.length) return { sections: [section('samples', 'Sample predictions', missingNote('predictions', 'predictions.json'))], figures: [], notes: [] };
   const load = options.loadSample ?? defaultSampleLoader;
   const wrong = predictions.filter((p) => p.predicted !== p.label).length;
   const shown = pickMisclassified(predictions, options.maxMisclassified ?? 100);
+  const samples = pickSamples(predictions, labels.length);
   const part: Part = { sections: [], figures: [], notes: [] };
-  const add = async (name: string, title: string, caption: string, records: PredictionRecord[]) => {
-    const g = await gridFigure(name, caption, records, labels, load);
+  const add = async (name: string, title: string, caption: string, records: PredictionRecord[], showFileNames: boolean, after = '') => {
+    const photos = await loadThumbnails(records, load);
+    const g = await gridFigure(name, caption, records, photos, { labels, showFileNames });
     part.figures.push(g);
-    part.sections.push(section(name, title, figure(g.fig)));
+    let html = figure(g.fig);
     if (g.missing > 0) part.notes.push(`${g.missing} sample pictures of figure "${name}" could not be loaded (moved photos or dataset not in the cache)`);
+    if (gradCam) {
+      const heat = await gridFigure(`${name}-gradcam`, `Grad-CAM of the same samples at ${gradCam.config.backbone?.featureLayer}: the regions that raised the predicted class's score (red most)`, records, await gradCamTiles(gradCam, records, load), { labels, showFileNames });
+      part.figures.push(heat);
+      html += figure(heat.fig);
+    }
+    part.sections.push(section(name, title, html + after));
   };
-  await add('samples', 'Sample predictions', `Test predictions, round-robin over the ${labels.length} classes`, pickSamples(predictions, labels.length));
-  if (shown.length) await add('misclassified', 'Misclassified samples', `Misclassified test samples: ${shown.length} of ${wrong}, most confident first`, shown);
+  await add('samples', 'Sample predictions', `Test predictions, round-robin over the ${labels.length} classes`, samples, false);
+  if (shown.length) await add('misclassified', 'Misclassified samples', `Misclassified test samples: ${shown.length} of ${wrong}, most confident first`, shown, true, misclassifiedFiles(shown, labels));
   else part.sections.push(section('misclassified', 'Misclassified samples', '<p class="note">None: every test sample was classified correctly.</p>'));
   return part;
+}
+
+/** What Grad-CAM needs: the run's model split at its feature layer, and how it takes its pictures. */
+interface GradCamSource {
+  model: SplitModel;
+  config: RunConfig;
+}
+
+/** The run's model split at its feature layer, for runs that have one (transfer and fine-tuned runs on photos). */
+async function openGradCam(runDir: string, config: RunConfig): Promise<{ source: GradCamSource; dispose(): void } | undefined> {
+  const featureLayer = gradCamLayer(config);
+  if (!featureLayer) return undefined;
+  await initBackend();
+  const model = await loadLayersModelFromDir(runDir);
+  const split = splitAtFeatureLayer(model, featureLayer);
+  if (!split) {
+    model.dispose();
+    return undefined;
+  }
+  return { source: { model: split, config }, dispose: () => model.dispose() };
 }
 
 /**
@@ -166,22 +231,33 @@ async function predictionsPart({ predictions, labels }: RunFiles, options: Repor
  */
 export async function writeReport(runDir: string, options: ReportOptions = {}): Promise<ReportResult> {
   const dir = path.resolve(runDir);
-  const files = await readRunFiles(dir);
+  const out = path.resolve(options.out ?? dir);
+  const runFiles = await readRunFiles(dir);
+  const files = options.scored ? withScoredFolder(runFiles, options.scored) : runFiles;
   const facts = section('facts', 'Run facts', table([], runFacts(files.config, files.metrics), { className: 'facts', rowHeaders: true }));
-  const parts = [await curvesPart(files), await evaluationPart(files), await predictionsPart(files, options)];
+  const gradCam = files.predictions?.length ? await openGradCam(dir, files.config) : undefined;
+  let predictions: Part;
+  try {
+    predictions = await predictionsPart(files, options, gradCam?.source);
+  } finally {
+    gradCam?.dispose();
+  }
+  const parts = [await curvesPart(files), await evaluationPart(files), predictions];
   const notes = parts.flatMap((p) => p.notes);
   const sections = [facts, ...parts.flatMap((p) => p.sections)];
   if (notes.length) sections.push(section('notes', 'Notes', `<ul>${notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>`));
 
   const pngs: string[] = [];
   for (const { fig, png } of parts.flatMap((p) => p.figures)) {
-    const file = path.join(dir, `${fig.name}.png`);
+    const file = path.join(out, `${fig.name}.png`);
     await writeFileAtomic(file, png);
     pngs.push(file);
   }
   const { config } = files;
-  const html = page(`${config.model} on ${config.dataset.name}`, `${config.kind} run · ${config.createdAt} · ${dir}`, summaryCards(files), sections);
-  const htmlFile = path.join(dir, 'report.html');
+  const subject = options.scored ? `${config.model}, scored on ${options.scored.folder}` : `${config.model} on ${config.dataset.name}`;
+  const html = page(subject, `${config.kind} run · ${config.createdAt} · ${dir}`, summaryCards(files), sections);
+  await fs.mkdir(out, { recursive: true });
+  const htmlFile = path.join(out, 'report.html');
   await writeFileAtomic(htmlFile, html);
   return { html: htmlFile, pngs };
 }

@@ -1,0 +1,153 @@
+import * as tf from '@tensorflow/tfjs';
+import sharp from 'sharp';
+import type { PredictionRecord, RunConfig } from '../artifacts/run.js';
+import type { DecodedImage } from '../data/images.js';
+import { imagesToArray, loadImageFor } from '../data/preprocess.js';
+import { isHeadLayer } from '../models/head.js';
+import { THUMB, type SampleLoader } from './grids.js';
+
+/**
+ * Grad-CAM (Selvaraju et al. 2017): which parts of a photo made the model choose its class.
+ * The gradient of the class score with respect to the feature layer's activations, averaged over
+ * the map, weighs each feature channel; the weighted sum of the channels, clipped at 0, is the
+ * heatmap. A transfer run's model.json is base + head as one model, so it is split at the
+ * feature layer: the base gives the activations, the head is differentiated on them.
+ */
+
+/** A run's model cut at its feature layer: base (image -> feature map) and head (feature map -> class scores). */
+export interface SplitModel {
+  base: tf.LayersModel;
+  classes: number;
+  /** Class scores before the softmax (see classLogits). */
+  scores(features: tf.Tensor4D): tf.Tensor2D;
+}
+
+/**
+ * The pre-softmax score of the head's final Dense layer: the softmax saturates at confident
+ * predictions (d p / d z -> 0), which leaves the heatmap of a 99% prediction mostly rounding noise.
+ */
+function classLogits(layer: tf.layers.Layer, x: tf.Tensor): tf.Tensor2D {
+  if (layer.getClassName() !== 'Dense') return layer.apply(x) as tf.Tensor2D;
+  const [kernel, bias] = layer.getWeights();
+  const z = tf.matMul(x as tf.Tensor2D, kernel as tf.Tensor2D);
+  return (bias ? tf.add(z, bias) : z) as tf.Tensor2D;
+}
+
+/** The split, or undefined for a model without that layer or without a tl head (nothing to differentiate). */
+export function splitAtFeatureLayer(model: tf.LayersModel, featureLayer: string): SplitModel | undefined {
+  const head = model.layers.filter(isHeadLayer);
+  if (head.length === 0 || !model.layers.some((l) => l.name === featureLayer)) return undefined;
+  const base = tf.model({ inputs: model.inputs, outputs: model.getLayer(featureLayer).output as tf.SymbolicTensor });
+  return {
+    base,
+    classes: model.outputs[0]!.shape.at(-1)!,
+    scores: (features) => {
+      const hidden = head.slice(0, -1).reduce<tf.Tensor>((x, layer) => layer.apply(x) as tf.Tensor, features);
+      return classLogits(head.at(-1)!, hidden);
+    },
+  };
+}
+
+/** One heatmap per image, [n, h, w] in 0..1 (1 = the map's maximum), for the class each image is given. */
+export function gradCam(model: SplitModel, x: tf.Tensor4D, classes: readonly number[]): tf.Tensor3D {
+  return tf.tidy(() => {
+    const features = model.base.predict(x) as tf.Tensor4D;
+    const chosen = tf.oneHot(tf.tensor1d(classes as number[], 'int32'), model.classes);
+    // Images are independent through the head, so one gradient of the summed scores gives each its own.
+    const gradients = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(model.scores(a as tf.Tensor4D), chosen)))(features);
+    const channelWeights = tf.mean(gradients, [1, 2], true);
+    const cam = tf.relu(tf.sum(tf.mul(features, channelWeights), -1)) as tf.Tensor3D;
+    const peak = tf.max(cam, [1, 2], true);
+    return tf.div(cam, tf.maximum(peak, 1e-12)) as tf.Tensor3D;
+  });
+}
+
+/** Blue (cold) through cyan, yellow to red (hot): the 'jet' colours Grad-CAM figures use. */
+function heatColour(v: number): [number, number, number] {
+  const channel = (centre: number) => Math.round(255 * Math.min(1, Math.max(0, 1.5 - Math.abs(4 * v - centre))));
+  return [channel(3), channel(2), channel(1)];
+}
+
+/**
+ * The heatmap over the picture the model saw (its input, stretched to a square as the model got it,
+ * so hot regions line up), as a THUMB x THUMB PNG. The heat sets its own opacity, so cold regions
+ * show the photo as it is.
+ */
+export async function overlayHeatmap(picture: DecodedImage, heat: Float32Array, heatShape: [number, number]): Promise<Buffer> {
+  const toThumb = { width: THUMB, height: THUMB, fit: 'fill' as const, kernel: 'linear' as const };
+  const photo = await sharp(Buffer.from(picture.data), { raw: { width: picture.width, height: picture.height, channels: picture.channels } })
+    .resize(toThumb)
+    .toColourspace('srgb')
+    .removeAlpha()
+    .raw()
+    .toBuffer();
+  const [h, w] = heatShape;
+  const levels = Buffer.from(heat.map((v) => Math.round(v * 255)));
+  // sharp turns a one-channel raw input into sRGB; one channel is asked back.
+  const smooth = await sharp(levels, { raw: { width: w, height: h, channels: 1 } }).resize(toThumb).extractChannel(0).raw().toBuffer();
+  const out = Buffer.alloc(THUMB * THUMB * 3);
+  for (let p = 0; p < THUMB * THUMB; p++) {
+    const v = smooth[p]! / 255;
+    const colour = heatColour(v);
+    const alpha = 0.15 + 0.5 * v;
+    for (let c = 0; c < 3; c++) out[p * 3 + c] = Math.round((1 - alpha) * photo[p * 3 + c]! + alpha * colour[c]!);
+  }
+  return sharp(out, { raw: { width: THUMB, height: THUMB, channels: 3 } }).png().toBuffer();
+}
+
+/** Whether a run has a feature layer to look at (transfer and fine-tuned runs on a backbone). */
+export function gradCamLayer(config: RunConfig): string | undefined {
+  return config.inputShape[2] === 3 ? config.backbone?.featureLayer : undefined;
+}
+
+const BATCH = 16;
+
+/**
+ * Grad-CAM tiles for `records` (for the class each was predicted as: what the model looked at to
+ * decide), or a placeholder-able failure per record, in order. Pictures are decoded as the model
+ * took them (run.json's input shape and preprocessing).
+ */
+export async function gradCamThumbnails(
+  model: SplitModel,
+  config: RunConfig,
+  records: PredictionRecord[],
+  load: SampleLoader,
+): Promise<(Buffer | undefined)[]> {
+  const tiles: (Buffer | undefined)[] = [];
+  for (let start = 0; start < records.length; start += BATCH) {
+    const batch = records.slice(start, start + BATCH);
+    const pictures = await Promise.all(batch.map((r) => decodeForModel(r, config, load)));
+    const usable = pictures.flatMap((p, i) => (p ? [{ picture: p, record: batch[i]! }] : []));
+    const heat = usable.length ? await heatmaps(model, config, usable) : [];
+    const overlays = await Promise.all(usable.map((u, i) => overlayHeatmap(u.picture, heat[i]!.values, heat[i]!.shape)));
+    let next = 0;
+    for (const p of pictures) tiles.push(p ? overlays[next++] : undefined);
+  }
+  return tiles;
+}
+
+async function decodeForModel(record: PredictionRecord, config: RunConfig, load: SampleLoader): Promise<DecodedImage | undefined> {
+  try {
+    const raw = await load(record.source);
+    if (!Buffer.isBuffer(raw)) return undefined;
+    const decoded = await loadImageFor(raw, config.inputShape);
+    return decoded.ok ? decoded.image : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function heatmaps(
+  model: SplitModel,
+  config: RunConfig,
+  usable: { picture: DecodedImage; record: PredictionRecord }[],
+): Promise<{ values: Float32Array; shape: [number, number] }[]> {
+  const { data, shape } = imagesToArray(usable.map((u) => u.picture), config.preprocessing);
+  const x = tf.tensor4d(data, shape);
+  const cams = gradCam(model, x, usable.map((u) => u.record.predicted));
+  x.dispose();
+  const [n, h, w] = cams.shape;
+  const values = (await cams.data()) as Float32Array;
+  cams.dispose();
+  return Array.from({ length: n }, (_, i) => ({ values: values.slice(i * h * w, (i + 1) * h * w), shape: [h, w] }));
+}
