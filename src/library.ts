@@ -11,7 +11,7 @@ export interface RuntimeOptions {
   backend?: BackendName;
   /** Inference engine for frozen bases, predict and evaluate: 'onnxruntime' or 'tfjs'; default: onnxruntime where it loads. */
   engine?: 'onnxruntime' | 'tfjs';
-  /** Threads for inference; default: the available cores. */
+  /** Threads of the wasm backend (fixed when it first starts) and of inference; default: the available cores. */
   threads?: number;
   /** Structured events (batch, epoch, evaluation...), as the CLI's --log-json writes them. */
   onEvent?: (event: Record<string, unknown>) => void;

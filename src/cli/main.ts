@@ -26,7 +26,7 @@ export function buildProgram(): Command {
     .description('Transfer learning and custom image classifiers for Node.js')
     .option('--backend <name>', 'tensor backend: tensorflow (tfjs-node), wasm or cpu; default: the fastest that loads (env TL_BACKEND)')
     .option('--engine <name>', 'inference engine of frozen bases, predict and evaluate: onnxruntime or tfjs; default: onnxruntime where it loads (env TL_ENGINE)')
-    .option('--threads <n>', 'intra-op threads of the onnxruntime engine; default: all available cores (env TL_THREADS)')
+    .option('--threads <n>', 'threads of the wasm backend and the onnxruntime engine; default: the available cores (env TL_THREADS)')
     .option('--log-json <file>', 'append one JSON object per epoch/batch event to FILE')
     .version(packageVersion(), '--version', 'print the version of tl')
     .exitOverride();

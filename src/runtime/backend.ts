@@ -1,8 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { createRequire } from 'node:module';
+import os from 'node:os';
 import path from 'node:path';
 import { TlError } from '../util/errors.js';
-import { currentContext, emitMessage } from './context.js';
+import { currentContext, emitEvent, emitMessage } from './context.js';
+import { requestedThreads, wasmThreadChoice, type ThreadChoice } from './thread-count.js';
 import { registerWasmKernels, useThreadedWasm } from './wasm-kernels/index.js';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
@@ -10,6 +12,8 @@ export const BACKENDS: readonly BackendName[] = ['tensorflow', 'wasm', 'cpu'];
 
 const require = createRequire(import.meta.url);
 let chosen: BackendName | undefined;
+/** The wasm backend's pool size is fixed when it starts: once per process. */
+let wasmThreads: ThreadChoice | undefined;
 
 /** `--backend` beats `TL_BACKEND` beats auto-detection (tfjs-node, then wasm, then cpu). */
 export function requestedBackend(flag?: string): BackendName | undefined {
@@ -40,10 +44,9 @@ async function tryWasm(): Promise<void> {
   const dist = path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + path.sep;
   wasm.setWasmPaths(dist);
   registerWasmKernels();
-  // Opt-in: XNNPACK's thread pool spin-waits, which helps on an idle machine (1.5x with 2 threads)
-  // and hurts on a busy one, so one thread stays the default.
-  const threads = Number(process.env.TL_WASM_THREADS ?? 1);
-  if (Number.isInteger(threads) && threads > 1 && !tf.engine().registry['wasm']) useThreadedWasm(threads);
+  if (tf.engine().registry['wasm']) return;
+  wasmThreads = wasmThreadChoice();
+  useThreadedWasm(wasmThreads.threads);
 }
 
 /** Start `name`; undefined when it runs, else why it could not. */
@@ -65,6 +68,7 @@ async function activate(name: BackendName): Promise<string | undefined> {
 export async function initBackend(flag?: string): Promise<BackendName> {
   const wanted = requestedBackend(flag);
   if (chosen && (!wanted || wanted === chosen)) return chosen;
+  requestedThreads(); // a bad --threads is a usage error, not a backend that failed to start
   if (wanted) {
     const failure = await activate(wanted);
     if (failure) {
@@ -86,6 +90,8 @@ export async function initBackend(flag?: string): Promise<BackendName> {
     }
   }
   await tf.ready();
+  const { threads, threadsReason } = await backendThreads();
+  emitEvent({ event: 'backend', backend: chosen, threads, threadsReason });
   return chosen!;
 }
 
@@ -95,7 +101,24 @@ export interface RuntimeInfo {
   tfjsNode: string | null;
   wasmSimd: boolean | null;
   threads: number;
+  /** Why that many: --threads, TL_THREADS, available cores, the load average... */
+  threadsReason: string;
   node: string;
+}
+
+/** The backend's threads and why: the wasm pool's size as it started, or as it would start. */
+async function backendThreads(): Promise<{ threads: number; threadsReason: string }> {
+  const backend = tf.getBackend() ?? expectedBackend();
+  if (backend === 'wasm' && !tf.getBackend()) {
+    const { threads, reason } = wasmThreadChoice();
+    return { threads, threadsReason: reason };
+  }
+  if (backend === 'wasm') {
+    const wasm = await import('@tensorflow/tfjs-backend-wasm');
+    return { threads: wasm.getThreadsCount(), threadsReason: wasmThreads?.reason ?? 'started outside tl' };
+  }
+  if (backend === 'tensorflow') return { threads: os.availableParallelism(), threadsReason: 'libtensorflow uses every core' };
+  return { threads: 1, threadsReason: `the ${backend} backend runs on one thread` };
 }
 
 /**
@@ -116,21 +139,12 @@ function expectedBackend(): BackendName {
 }
 
 export async function runtimeInfo(): Promise<RuntimeInfo> {
-  const backend = tf.getBackend();
   let tfjsNode: string | null = null;
   try {
     tfjsNode = (require('@tensorflow/tfjs-node/package.json') as { version: string }).version;
   } catch {
     tfjsNode = null;
   }
-  let wasmSimd: boolean | null = null;
-  let threads = 1;
-  if (backend === 'wasm') {
-    wasmSimd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) as boolean;
-    const wasm = await import('@tensorflow/tfjs-backend-wasm');
-    threads = wasm.getThreadsCount();
-  } else if (backend === 'tensorflow') {
-    threads = (await import('node:os')).cpus().length;
-  }
-  return { backend: chosen ?? expectedBackend(), tfjs: tf.version.tfjs, tfjsNode, wasmSimd, threads, node: process.version };
+  const wasmSimd = tf.getBackend() === 'wasm' ? ((await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) as boolean) : null;
+  return { backend: chosen ?? expectedBackend(), tfjs: tf.version.tfjs, tfjsNode, wasmSimd, ...(await backendThreads()), node: process.version };
 }

@@ -1,5 +1,4 @@
 import * as tf from '@tensorflow/tfjs';
-import os from 'node:os';
 import type * as Ort from 'onnxruntime-node';
 import { exportOnnx } from '../artifacts/onnx/export.js';
 import { ONNX_INPUT, ONNX_OUTPUT } from '../artifacts/onnx/export.js';
@@ -7,6 +6,7 @@ import { compileInference } from '../models/fused.js';
 import { fileError, TlError } from '../util/errors.js';
 import { initBackend } from './backend.js';
 import { currentContext, emitMessage } from './context.js';
+import { threadChoice } from './thread-count.js';
 
 /**
  * Inference engines: what runs a model forward when nothing trains it (the frozen base's
@@ -34,11 +34,7 @@ export function requestedEngine(): EngineName | undefined {
 
 /** Intra-op threads: --threads / TL_THREADS, else every core this process may use. */
 export function threadCount(): number {
-  const raw = currentContext().threads?.toString() ?? process.env.TL_THREADS;
-  if (raw === undefined || raw === '') return os.availableParallelism();
-  const n = Number(raw);
-  if (!(Number.isInteger(n) && n >= 1)) throw new TlError(`--threads (TL_THREADS) must be a positive integer (got ${raw})`);
-  return n;
+  return threadChoice().threads;
 }
 
 type OrtModule = typeof Ort;
