@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../util/rng.js';
 import { withTlKernels } from '../runtime/patches.js';
-import { CONV_RELU_POOL, convReluPoolRuns, hasFusedConvGradient } from '../runtime/wasm-kernels/index.js';
+import { batchNormRelu, CONV_RELU_POOL, convReluPoolRuns, hasAffineRelu, hasFusedConvGradient } from '../runtime/wasm-kernels/index.js';
 
 type LayerWithChildren = tf.layers.Layer & { layers?: tf.layers.Layer[] };
 type LayerCall = tf.layers.Layer['call'];
@@ -35,12 +35,65 @@ async function withPatchedCalls<T>(model: tf.LayersModel, patch: (layer: tf.laye
   }
 }
 
-/** Run `fn` with every BatchNormalization layer forced into inference mode. */
+/** The parts of a tfjs-layers BatchNormalization the fused BN -> ReLU op needs. */
+interface BatchNormLayer {
+  axis: number;
+  epsilon: number;
+  scale: boolean;
+  center: boolean;
+  gamma: { read(): tf.Tensor };
+  beta: { read(): tf.Tensor };
+  movingMean: { read(): tf.Tensor };
+  movingVariance: { read(): tf.Tensor };
+}
+
+/** A ReLU layer's cap: maxValue of a ReLU layer (Infinity without one), 6 for Activation('relu6'). */
+function reluCap(layer: tf.layers.Layer): number | undefined {
+  if (layer.getClassName() === 'ReLU') return (layer as unknown as { maxValue: number | null }).maxValue ?? Infinity;
+  if (layer.getClassName() !== 'Activation') return undefined;
+  const activation = (layer.getConfig() as { activation?: string }).activation;
+  return activation === 'relu' ? Infinity : activation === 'relu6' ? 6 : undefined;
+}
+
+/** The ReLU layer that alone consumes channels-last BatchNormalization `layer` (with gamma and beta), and its cap. */
+function reluAfterBatchNorm(layer: tf.layers.Layer): { relu: tf.layers.Layer; maxValue: number } | undefined {
+  if (layer.getClassName() !== 'BatchNormalization') return undefined;
+  const bn = layer as unknown as BatchNormLayer & { inboundNodes: GraphNode[]; outboundNodes: GraphNode[] };
+  const rank = bn.inboundNodes[0]?.inputTensors[0]?.shape.length;
+  if (!bn.scale || !bn.center || !(bn.axis === -1 || bn.axis === (rank ?? 0) - 1) || bn.inboundNodes.length !== 1 || bn.outboundNodes.length !== 1) return undefined;
+  const relu = bn.outboundNodes[0]!.outboundLayer;
+  const maxValue = reluCap(relu);
+  const single = (relu as unknown as { inboundNodes: GraphNode[] }).inboundNodes.length === 1;
+  return maxValue !== undefined && single ? { relu, maxValue } : undefined;
+}
+
+/** The BN layer's call as the one fused BN(frozen statistics) -> ReLU op. */
+function batchNormReluCall(layer: tf.layers.Layer, maxValue: number): LayerCall {
+  const bn = layer as unknown as BatchNormLayer;
+  return (inputs) => {
+    const x = Array.isArray(inputs) ? inputs[0]! : inputs;
+    const stats = { mean: bn.movingMean.read() as tf.Tensor1D, variance: bn.movingVariance.read() as tf.Tensor1D, epsilon: bn.epsilon };
+    return batchNormRelu(x, bn.gamma.read() as tf.Tensor1D, bn.beta.read() as tf.Tensor1D, stats, maxValue);
+  };
+}
+
+/**
+ * Run `fn` with every BatchNormalization layer forced into inference mode. Where the backend has
+ * the fused kernels (wasm), a BN layer whose only consumer is a ReLU layer runs with it as one op
+ * (src/runtime/wasm-kernels/affine-relu.ts) and the ReLU layer passes its input through.
+ */
 export function withBatchNormInference<T>(model: tf.LayersModel, fn: () => Promise<T>): Promise<T> {
+  const absorbedRelus = new Set<tf.layers.Layer>();
   return withPatchedCalls(
     model,
-    (layer, original) =>
-      layer.getClassName() === 'BatchNormalization' ? (inputs, kwargs) => original.call(layer, inputs, { ...kwargs, training: false }) : undefined,
+    (layer, original) => {
+      if (absorbedRelus.has(layer)) return (inputs) => (Array.isArray(inputs) ? inputs[0]! : inputs);
+      if (layer.getClassName() !== 'BatchNormalization') return undefined;
+      const fused = hasAffineRelu() ? reluAfterBatchNorm(layer) : undefined;
+      if (!fused) return (inputs, kwargs) => original.call(layer, inputs, { ...kwargs, training: false });
+      absorbedRelus.add(fused.relu);
+      return batchNormReluCall(layer, fused.maxValue);
+    },
     fn,
   );
 }

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { adamUpdateKernel } from './adam.js';
+import { affineReluKernels } from './affine-relu.js';
 import { batchMatMulOverride } from './batch-matmul.js';
 import { conv2dOneChannelOverride, fusedConv2dOneChannelOverride } from './conv2d-c1.js';
 import { convReluPoolGradConfig, convReluPoolKernels } from './conv-relu-pool.js';
@@ -8,8 +9,9 @@ import { depthwiseGradKernels } from './depthwise-grads.js';
 import { fusedConv2DGradConfig, reluBiasGradKernel } from './fused-conv-grad.js';
 import { identityOverride } from './identity.js';
 import { maxPoolGradKernel } from './max-pool-grad.js';
-import { reluGradConfig, reluGradKernel } from './relu-grad.js';
+import { clipGradConfig, clipGradKernel, reluGradConfig, reluGradKernel } from './relu-grad.js';
 import { installKernel, installOverride } from './stock.js';
+import { sliceOverride } from './slice.js';
 import { sumOverride } from './sum.js';
 
 export { ADAM_UPDATE, type AdamHyperparameters, type AdamUpdateAttrs } from './adam.js';
@@ -17,30 +19,32 @@ export { ADAM_UPDATE, type AdamHyperparameters, type AdamUpdateAttrs } from './a
 export { useThreadedWasm } from './threads.js';
 export { hasFusedConvGradient } from './fused-conv-grad.js';
 export { CONV_RELU_POOL, convReluPoolRuns } from './conv-relu-pool.js';
+export { batchNormRelu, hasAffineRelu } from './affine-relu.js';
 
 /**
  * Registers fast, exact kernels for the wasm backend: the convolution gradients
  * (Conv2DBackpropFilter and the depthwise pair, which wasm lacks; Conv2DBackpropInput, whose stock
  * version is ~9x slower than the forward convolution), built from XNNPACK's forward kernels and
- * the SIMD loops of simd.wat; faster MaxPoolGrad, leading-axes Sum, transposed BatchMatMul and
- * Identity; Conv2D of one-channel images; a one-kernel ReLU gradient; a gradient for FusedConv2D
+ * the SIMD loops of simd.wat; faster MaxPoolGrad, leading-axes Sum, transposed BatchMatMul,
+ * float32 Slice and Identity; Conv2D of one-channel images; one-kernel ReLU and clipByValue gradients; a gradient for FusedConv2D
  * (conv + bias + ReLU trained as one kernel) with its one-pass bias/ReLU part; a one-channel
- * conv + ReLU + 2x2 max-pool block with a one-pass gradient; and the fused Adam
+ * conv + ReLU + 2x2 max-pool block with a one-pass gradient; BatchNorm on frozen statistics + ReLU
+ * (affine-relu.ts) in one pass each way; and the fused Adam
  * step of src/training/optimizers.ts.
  * Call before setBackend('wasm'); idempotent.
  */
 export function registerWasmKernels(): void {
-  for (const config of [...conv2dGradKernels, ...depthwiseGradKernels, ...convReluPoolKernels, maxPoolGradKernel, adamUpdateKernel, reluGradKernel, reluBiasGradKernel]) {
+  for (const config of [...conv2dGradKernels, ...depthwiseGradKernels, ...convReluPoolKernels, ...affineReluKernels, maxPoolGradKernel, adamUpdateKernel, reluGradKernel, clipGradKernel, reluBiasGradKernel]) {
     installKernel(config);
   }
-  for (const override of [batchMatMulOverride, sumOverride, identityOverride, conv2dOneChannelOverride, fusedConv2dOneChannelOverride]) {
+  for (const override of [batchMatMulOverride, sumOverride, sliceOverride, identityOverride, conv2dOneChannelOverride, fusedConv2dOneChannelOverride]) {
     installOverride(override);
   }
 }
 
 /**
- * The gradients of tl's training kernels: the one-kernel ReLU gradient, FusedConv2D's (which tfjs
+ * The gradients of tl's training kernels: the one-kernel ReLU and clipByValue (ReLU6) gradients, FusedConv2D's (which tfjs
  * lacks) and the conv-relu-pool block's. They replace process-wide registrations, so they are
  * registered only while tl trains (runtime/patches.ts), never by backend start-up.
  */
-export const TRAINING_GRADIENTS: readonly tf.GradConfig[] = [reluGradConfig, fusedConv2DGradConfig, convReluPoolGradConfig];
+export const TRAINING_GRADIENTS: readonly tf.GradConfig[] = [reluGradConfig, clipGradConfig, fusedConv2DGradConfig, convReluPoolGradConfig];

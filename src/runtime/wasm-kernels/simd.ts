@@ -5,6 +5,8 @@ import { SIMD_WASM_BASE64 } from './simd-binary.js';
 /** The loops of simd.wat; every pointer is a byte offset on the backend's heap. */
 export interface SimdKernels {
   relu_grad(x: number, dy: number, out: number, n: number): void;
+  /** out = lo <= x <= hi ? dy : 0: clipByValue's gradient. */
+  clip_grad(x: number, dy: number, out: number, n: number, lo: number, hi: number): void;
   sum_rows(src: number, dst: number, rows: number, width: number, scratch: number): void;
   /** dz = y > 0 ? dy : 0 and db its column sums over rows x channels (C % 4 == 0; scratch 8*C bytes); see simd.wat. */
   relu_bias_grad(y: number, dy: number, dz: number, db: number, rows: number, channels: number, scratch: number): void;

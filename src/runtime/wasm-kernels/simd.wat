@@ -30,6 +30,35 @@
         (local.set $i (i32.add (local.get $i) (i32.const 4)))
         (br $next))))
 
+  ;; out = lo <= x <= hi ? dy : 0 (the gradient of clipByValue(x, lo, hi), ReLU6's among them)
+  (func (export "clip_grad") (param $x i32) (param $dy i32) (param $out i32) (param $n i32) (param $lo f32) (param $hi f32)
+    (local $i i32) (local $end i32) (local $v v128) (local $lo4 v128) (local $hi4 v128) (local $s f32)
+    (local.set $lo4 (f32x4.splat (local.get $lo)))
+    (local.set $hi4 (f32x4.splat (local.get $hi)))
+    (local.set $end (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $i) (local.get $end)))
+        (local.set $v (v128.load (i32.add (local.get $x) (local.get $i))))
+        (v128.store (i32.add (local.get $out) (local.get $i))
+          (v128.and
+            (v128.load (i32.add (local.get $dy) (local.get $i)))
+            (v128.and (f32x4.ge (local.get $v) (local.get $lo4)) (f32x4.le (local.get $v) (local.get $hi4)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 16)))
+        (br $next)))
+    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $i) (local.get $end)))
+        (local.set $s (f32.load (i32.add (local.get $x) (local.get $i))))
+        (f32.store (i32.add (local.get $out) (local.get $i))
+          (select
+            (f32.load (i32.add (local.get $dy) (local.get $i)))
+            (f32.const 0)
+            (i32.and (f32.ge (local.get $s) (local.get $lo)) (f32.le (local.get $s) (local.get $hi)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $next))))
+
   ;; dst[j] = sum over r of src[r*width + j], accumulated in float64 in scratch (8*width bytes).
   ;; width % 4 == 0.
   (func (export "sum_rows") (param $src i32) (param $dst i32) (param $rows i32) (param $width i32) (param $scratch i32)
