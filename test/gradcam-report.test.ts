@@ -5,8 +5,12 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync }
 import path from 'node:path';
 import sharp from 'sharp';
 import { chromium } from 'playwright-core';
+import * as tf from '@tensorflow/tfjs';
 import { CHROMIUM, CHROMIUM_ARGS } from './chromium.js';
 import { shared, tempDir, tlBin } from './helpers.js';
+import { buildHead, joinBaseAndHead } from '../src/models/head.js';
+import { gradCam, splitAtFeatureLayer } from '../src/reporting/gradcam.js';
+import { initBackend } from '../src/runtime/backend.js';
 
 /**
  * The done-when of MobileNetV2 (issue 10): 0.35 from the Teachable Machine export trains on
@@ -57,6 +61,26 @@ async function figuresInChromium(html: string, screenshot: string): Promise<{ na
     await context.close();
   }
 }
+
+test('Grad-CAM lights up where the evidence for the class is, in image orientation, and nothing for a class it argues against', async () => {
+  await initBackend();
+  // Base: an identity 1x1 conv (the feature layer). Head: class 0 grows with channel 0, class 1 shrinks with it.
+  const input = tf.input({ shape: [6, 6, 3] });
+  const features = tf.layers.conv2d({ filters: 3, kernelSize: 1, useBias: false, name: 'features', weights: [tf.eye(3).reshape([1, 1, 3, 3])] });
+  const base = tf.model({ inputs: input, outputs: features.apply(input) as tf.SymbolicTensor });
+  const head = buildHead({ featureShape: [6, 6, 3], classes: 2, units: 3 });
+  head.getLayer('head_dense').setWeights([tf.eye(3), tf.zeros([3])]);
+  head.getLayer('head_predictions').setWeights([tf.tensor2d([[1, -1], [0, 0], [0, 0]]), tf.zeros([2])]);
+  const model = joinBaseAndHead(base, head, 'toy');
+  // Channel 0 is bright in the top-left 2x2 only (rows 0-1, columns 0-1).
+  const x = tf.tidy(() => tf.mul(tf.oneHot(tf.tensor1d([0], 'int32'), 3).reshape([1, 1, 1, 3]), tf.pad(tf.ones([1, 2, 2, 1]), [[0, 0], [0, 4], [0, 4], [0, 0]]))) as tf.Tensor4D;
+  const split = splitAtFeatureLayer(model, 'features')!;
+  const [forClass0, forClass1] = (await gradCam(split, tf.concat([x, x]) as tf.Tensor4D, [0, 1]).array()) as number[][][];
+  assert.deepEqual(forClass0!.map((row) => row.map((v) => Math.round(v))), [0, 1, 2, 3, 4, 5].map((r) => [0, 1, 2, 3, 4, 5].map((c) => (r < 2 && c < 2 ? 1 : 0))));
+  assert.ok(forClass1!.flat().every((v) => v === 0), 'no positive evidence for class 1');
+  assert.equal(splitAtFeatureLayer(base, 'features'), undefined, 'a model without a tl head has nothing to differentiate');
+  model.dispose();
+});
 
 test('MobileNetV2 0.35 from the Teachable Machine folder trains on flowers-5 at >= 95% test accuracy (CLI)', () => {
   tl('train', '--backbone', 'mobilenetv2', '--alpha', '0.35', '--weights', shared('backbones', 'mobilenet_v2_0.35_224_tm_export'), FLOWERS, '--out', runDir);

@@ -137,8 +137,9 @@ test('exported files pass onnx.checker.check_model(full_check=True) (python3-onn
       files.push(file);
     }
   }
-  // Every backbone architecture too: MobileNet (legacy padding, classifier top), VGG16, Xception.
+  // Every backbone architecture too: MobileNet (legacy padding, classifier top), MobileNetV2 (classifier top), VGG16, Xception.
   const architectures = [
+    { name: 'mobilenetv2-top', model: getBackbone('mobilenetv2').build({ inputShape: [224, 224, 3], includeTop: true, alpha: 0.35, classes: 5 }) },
     { name: 'mobilenet-top-legacy', model: getBackbone('mobilenet').build({ inputShape: [224, 224, 3], includeTop: true, alpha: 0.25, classes: 5, legacyPadding: true }) },
     { name: 'vgg16', model: getBackbone('vgg16').build({ inputShape: [48, 48, 3] }), preprocessing: getBackbone('vgg16').preprocessing },
     { name: 'xception', model: getBackbone('xception').build({ inputShape: [71, 71, 3] }) },
