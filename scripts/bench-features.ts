@@ -70,7 +70,7 @@ async function rate(run: (x: tf.Tensor) => tf.Tensor, x: tf.Tensor): Promise<num
 
 async function wasmRates(): Promise<Map<number, { fused: number; stock: number }>> {
   await initBackend('wasm');
-  // TL_WASM_THREADS=2 gives wasm the two threads torch gets; the default is one.
+  // --threads / TL_THREADS sets it; the default is every core, or one on a busy machine (tl info says which).
   const threads = (await runtimeInfo()).threads;
   const spec = getBackbone('mobilenet');
   const out = new Map<number, { fused: number; stock: number }>();

@@ -1,27 +1,24 @@
 /**
  * Training throughput of the Fashion-MNIST seed CNN (93,322 parameters, batch 32, Adam 1e-3,
  * sparse cross-entropy) through tl's own training loop (`fit`, the fused Adam, real Fashion-MNIST
- * images): on wasm with 1 and 2 threads, on the pure-JS cpu backend for a few batches, and the same
- * architecture in PyTorch with 2 threads (scripts/bench_train_torch.py), one after the other.
+ * images): on wasm, on the pure-JS cpu backend for a few batches, and the same architecture in
+ * PyTorch (scripts/bench_train_torch.py), at the same thread counts (1 and 2).
  *
  *   scripts/bench-train [--batches 300] [--warmup 20] [--cpu-batches 2] [--threads 1,2] [--rounds 2]
- *                       [--torch-threads 1,2] [--python /usr/bin/python3] [--no-cpu]
+ *                       [--python /usr/bin/python3] [--no-cpu]
  *
- * The machine may be shared, so wasm and torch alternate `--rounds` times and each keeps its best
- * rate; the 1-minute load average is printed with every measurement. Every configuration runs in
- * a fresh process (the wasm thread count is fixed when the backend starts).
- * Last line: `ratio wasm/torch: X`, the best wasm rate over the best torch rate, whichever thread
- * counts won: on a loaded machine torch's 2-thread OpenMP loop can fall to a tenth of its 1-thread
- * rate, and a ratio against that alone would flatter wasm.
+ * The machine may be shared, so wasm and torch alternate (per round and thread count) and each
+ * keeps its best rate; the 1-minute load average is printed with every measurement. Every
+ * configuration runs in a fresh process (the wasm thread count is fixed when the backend starts).
+ * Last line: `ratio wasm/torch: X`, the worst over the thread counts of wasm's rate over torch's at
+ * the same count.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { alternate, measure, printRatios, repoRoot, threadsLabel, timedLine, torchPython, type Measurement } from './bench-common.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dataDir = path.join(process.env.TL_SHARED ? path.resolve(process.env.TL_SHARED) : path.resolve(repoRoot, '..', 'shared'), 'datasets', 'fashion-mnist');
 const BATCH = 32;
 
@@ -31,17 +28,12 @@ const { values: args } = parseArgs({
     warmup: { type: 'string', default: '20' },
     'cpu-batches': { type: 'string', default: '2' },
     threads: { type: 'string', default: '1,2' },
-    'torch-threads': { type: 'string', default: '1,2' },
     rounds: { type: 'string', default: '2' },
     python: { type: 'string' },
     'no-cpu': { type: 'boolean', default: false },
     worker: { type: 'string' },
   },
 });
-
-interface Measurement {
-  imagesPerSecond: number;
-}
 
 /** Child process: train `batches` batches after `warmup` on one backend and print the rate as JSON. */
 async function worker(backend: 'wasm' | 'cpu', threads: number, warmup: number, batches: number): Promise<void> {
@@ -51,9 +43,8 @@ async function worker(backend: 'wasm' | 'cpu', threads: number, warmup: number, 
   const { byteImageSource } = await import('../src/data/array-source.js');
   const { buildCustomModel } = await import('../src/models/custom.js');
   const { fit } = await import('../src/training/loop.js');
-  // The thread count users set: TL_WASM_THREADS, read by initBackend.
-  if (backend === 'wasm') process.env.TL_WASM_THREADS = String(threads);
-  await initBackend(backend);
+  const { withContext } = await import('../src/runtime/context.js');
+  await withContext({ threads }, () => initBackend(backend));
   const images = await readIdxImages(path.join(dataDir, 'train-images-idx3-ubyte.gz'));
   const labels = await readIdxLabels(path.join(dataDir, 'train-labels-idx1-ubyte.gz'));
   const data = { images: images.data, labels, height: images.height, width: images.width };
@@ -68,34 +59,10 @@ async function worker(backend: 'wasm' | 'cpu', threads: number, warmup: number, 
   process.stdout.write(`${JSON.stringify(m)}\n`);
 }
 
-function lastJsonLine<T>(stdout: string, what: string): T {
-  const line = stdout.trim().split('\n').pop() ?? '';
-  try {
-    return JSON.parse(line) as T;
-  } catch {
-    throw new Error(`${what} printed no result:\n${stdout}`);
-  }
-}
-
-function run(what: string, command: string, argv: string[]): Measurement {
-  const r = spawnSync(command, argv, { cwd: repoRoot, encoding: 'utf8', maxBuffer: 64 << 20 });
-  if (r.status !== 0) throw new Error(`${what} failed (exit ${r.status}):\n${r.stderr}`);
-  return lastJsonLine<Measurement>(r.stdout, what);
-}
-
 function tl(backend: string, threads: number, warmup: number, batches: number): Measurement {
   const argv = ['--import', 'tsx', fileURLToPath(import.meta.url), '--worker', backend, '--threads', String(threads), '--warmup', String(warmup), '--batches', String(batches)];
-  return run(`${backend} (${threads} threads)`, process.execPath, argv);
+  return measure(`${backend} (${threadsLabel(threads)})`, process.execPath, argv);
 }
-
-/** A python that has torch: --python, TL_PYTHON, python3 on PATH, then Debian's /usr/bin/python3. */
-function torchPython(): string | undefined {
-  const candidates = [args.python, process.env.TL_PYTHON, 'python3', '/usr/bin/python3'].filter((p): p is string => !!p);
-  return candidates.find((python) => spawnSync(python, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
-}
-
-const load = () => os.loadavg()[0]!.toFixed(2);
-const threadsLabel = (t: number) => `${t} thread${t === 1 ? '' : 's'}`;
 
 async function main(): Promise<void> {
   const batches = Number(args.batches);
@@ -105,32 +72,19 @@ async function main(): Promise<void> {
     return;
   }
   if (!existsSync(dataDir)) throw new Error(`Fashion-MNIST not found in ${dataDir} (set TL_SHARED)`);
-  const wasmThreads = args.threads.split(',').map(Number);
-  const torchThreads = args['torch-threads'].split(',').map(Number);
-  const python = torchPython();
-  const best = { wasm: 0, torch: 0 };
-  for (let round = 1; round <= Number(args.rounds); round++) {
-    for (const threads of wasmThreads) {
-      const before = load();
-      const m = tl('wasm', threads, warmup, batches);
-      best.wasm = Math.max(best.wasm, m.imagesPerSecond);
-      console.log(`wasm (${threadsLabel(threads)}, round ${round}): ${m.imagesPerSecond.toFixed(1)} img/s (${batches} batches; load ${before} -> ${load()})`);
-    }
-    for (const threads of python ? torchThreads : []) {
-      const before = load();
-      const script = path.join(repoRoot, 'scripts', 'bench_train_torch.py');
-      const m = run('torch', python!, [script, '--data', dataDir, '--batches', String(batches), '--warmup', String(warmup), '--threads', String(threads)]);
-      best.torch = Math.max(best.torch, m.imagesPerSecond);
-      console.log(`torch (${threadsLabel(threads)}, round ${round}): ${m.imagesPerSecond.toFixed(1)} img/s (${batches} batches; load ${before} -> ${load()})`);
-    }
-  }
-  if (!args['no-cpu']) {
-    const before = load();
-    const m = tl('cpu', 1, 1, Number(args['cpu-batches']));
-    console.log(`cpu (pure JS): ${m.imagesPerSecond.toFixed(2)} img/s (${args['cpu-batches']} batches; load ${before} -> ${load()})`);
-  }
+  const threadCounts = args.threads.split(',').map(Number);
+  const python = torchPython(args.python);
+  const script = path.join(repoRoot, 'scripts', 'bench_train_torch.py');
+  const best = alternate(Number(args.rounds), threadCounts.map((threads) => ({
+    label: threadsLabel(threads),
+    key: String(threads),
+    detail: `${batches} batches`,
+    wasm: () => tl('wasm', threads, warmup, batches),
+    torch: python ? () => measure('torch', python, [script, '--data', dataDir, '--batches', String(batches), '--warmup', String(warmup), '--threads', String(threads)]) : undefined,
+  })));
+  if (!args['no-cpu']) timedLine('cpu (pure JS)', `${args['cpu-batches']} batches`, () => tl('cpu', 1, 1, Number(args['cpu-batches'])));
   if (!python) console.log('torch: not measured (no python with torch; pass --python)');
-  console.log(`ratio wasm/torch: ${best.torch > 0 ? (best.wasm / best.torch).toFixed(2) : 'n/a'}`);
+  printRatios(best, threadCounts.map((t) => ({ label: threadsLabel(t), key: String(t), decides: true })));
 }
 
 await main();
