@@ -40,12 +40,14 @@ function megabytes(bytes: number | null): string {
 }
 
 function printList(): void {
-  for (const spec of listBackbones().map(specSummary)) {
+  const specs = listBackbones().map(specSummary);
+  const idWidth = Math.max(...specs.flatMap((spec) => spec.weights.map((w) => w.id.length)));
+  for (const spec of specs) {
     const widths = spec.alphas ? `, alpha ${spec.alphas.join('/')} (default ${spec.defaultAlpha})` : '';
     console.log(`${spec.name}  features at ${spec.featureLayer}, input >= ${spec.minInputSize}px (default ${spec.defaultInputShape.join('x')})${widths}`);
     for (const w of spec.weights) {
       const state = w.cached ? `cached: ${w.path}` : 'not cached';
-      console.log(`  ${w.id.padEnd(22)} ${w.format.padEnd(11)} ${w.includeTop ? 'with top' : 'no top  '} ${megabytes(w.bytes).padStart(9)}  ${w.checksum.padEnd(6)} ${state}`);
+      console.log(`  ${w.id.padEnd(idWidth)} ${w.format.padEnd(11)} ${w.includeTop ? 'with top' : 'no top  '} ${megabytes(w.bytes).padStart(9)}  ${w.checksum.padEnd(6)} ${state}`);
     }
   }
   console.log('\nFetch with `tl backbones fetch ID` (or --from FILE|DIR for a copy you downloaded).');
