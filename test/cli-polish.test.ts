@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import type * as mobilenet from '@tensorflow-models/mobilenet';
 import { repoRoot, tempDir, tlBin } from './helpers.js';
 import { RunDir } from '../src/artifacts/run.js';
-import { resolveOptions } from '../src/training/options.js';
+import { resolveOptions } from '../src/util/options.js';
 import { TRANSFER_OPTIONS, trainTransfer } from '../src/training/transfer.js';
 import { CUSTOM_OPTIONS } from '../src/training/custom.js';
 import { FINETUNE_OPTIONS } from '../src/training/finetune.js';

@@ -1,5 +1,5 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { flag, flagOf, type OptionSpec, type OptionTable, type ValueType } from '../training/options.js';
+import { flag, flagOf, type OptionSpec, type OptionTable, type ValueType } from '../util/options.js';
 
 /** Commander's parser for one typed value: the library's parse and range check, as a usage error. */
 export function argParser<T>(type: ValueType<T>): (text: string) => T {

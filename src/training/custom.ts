@@ -15,7 +15,7 @@ import { openRun } from './predict.js';
 import { evaluateOnEngine, runInference } from './run-engine.js';
 import {
   ADAM_LR_OPTION, OUT_OPTION, SEED_OPTION, VAL_SPLIT_OPTION, flag, integerList, nonNegativeInteger, numberType, oneOf, positiveInteger, resolveOptions, text, type OptionTable,
-} from './options.js';
+} from '../util/options.js';
 
 /** `tl custom train`'s options, one definition each: CLI flags, sweep keys and the defaults below. */
 export const CUSTOM_OPTIONS = {

@@ -10,7 +10,7 @@ import { fit, type TrainingCallbacks } from './loop.js';
 import { runFingerprint } from './checkpoint.js';
 import { evaluateOnEngine } from './run-engine.js';
 import { datasetInfo, filePredictions, TRANSFER_OPTIONS } from './transfer.js';
-import { ADAM_LR_OPTION, OUT_OPTION, positiveInteger, resolveOptions, type OptionTable, type ValueType } from './options.js';
+import { ADAM_LR_OPTION, OUT_OPTION, positiveInteger, resolveOptions, type OptionTable, type ValueType } from '../util/options.js';
 import type { RunWorkspace } from '../artifacts/workspace.js';
 import { buildRun, fitSummary, runTimestamp, type TrainedRun } from './run-writer.js';
 

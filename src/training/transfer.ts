@@ -14,7 +14,7 @@ import type { RunWorkspace } from '../artifacts/workspace.js';
 import { buildRun, fitSummary, defaultRunDir, type TrainedRun } from './run-writer.js';
 import type { ScoredSample } from './metrics.js';
 import { evaluateOnEngine } from './run-engine.js';
-import { ADAM_LR_OPTION, OUT_OPTION, SEED_OPTION, VAL_SPLIT_OPTION, integerType, numberType, positiveInteger, resolveOptions, text, type OptionTable } from './options.js';
+import { ADAM_LR_OPTION, OUT_OPTION, SEED_OPTION, VAL_SPLIT_OPTION, integerType, numberType, positiveInteger, resolveOptions, text, type OptionTable } from '../util/options.js';
 import { MAX_INPUT_SIZE } from '../backbones/layers.js';
 
 /**

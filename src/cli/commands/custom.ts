@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { trainCustom, evaluateCustomRun, CUSTOM_ARCHITECTURE_OPTIONS, CUSTOM_OPTIONS } from '../../training/custom.js';
-import type { Resolved } from '../../training/options.js';
+import type { Resolved } from '../../util/options.js';
 import { addOptions } from '../options.js';
 import { abortOnCtrlC, finishTrainingCommand, resumeOption } from '../run-control.js';
 import { formatEvaluation } from '../output.js';

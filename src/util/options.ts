@@ -1,4 +1,4 @@
-import { TlError } from '../util/errors.js';
+import { TlError } from './errors.js';
 
 /**
  * One definition per option: its type (how text parses and which values are in range), its
@@ -135,3 +135,10 @@ export const SEED_OPTION = { type: anyInteger, default: 1, help: 'seed for split
 export const VAL_SPLIT_OPTION = { type: fraction, default: 0.1, help: 'validation fraction (stratified, seeded) held out of the training images' } satisfies OptionSpec<number>;
 export const ADAM_LR_OPTION = { type: positiveNumber, default: 1e-3, help: 'Adam learning rate' } satisfies OptionSpec<number>;
 export const OUT_OPTION = { type: text, placeholder: '<dir>', help: 'run directory; an existing one is never overwritten' } satisfies OptionSpec<string>;
+export const TEST_SPLIT_OPTION = {
+  type: fraction,
+  default: 0.1,
+  help: 'test fraction (stratified, seeded) held out when the folder has no test/ tree; never trained on or used to choose an epoch (0: measure on validation)',
+} satisfies OptionSpec<number>;
+export const RESTORE_BEST_OPTION = { type: flag, default: true, help: 'keep the weights of the epoch with the best validation loss (--no-restore-best keeps the last epoch)' } satisfies OptionSpec<boolean>;
+export const PATIENCE_OPTION = { type: nonNegativeInteger, default: 0, help: 'stop after this many epochs without a better validation loss (0: train every epoch)' } satisfies OptionSpec<number>;
