@@ -103,9 +103,9 @@ export function gradCamLayer(config: RunConfig): string | undefined {
 const BATCH = 16;
 
 /**
- * Grad-CAM tiles for `records` (for the class each was predicted as: what the model looked at to
- * decide), or a placeholder-able failure per record, in order. Pictures are decoded as the model
- * took them (run.json's input shape and preprocessing).
+ * Grad-CAM tiles for `records`, in order, for the class each was predicted as (what the model
+ * looked at to decide); undefined where the picture cannot be read. Pictures are decoded as the
+ * model took them (run.json's input shape and preprocessing).
  */
 export async function gradCamThumbnails(
   model: SplitModel,
