@@ -22,7 +22,7 @@ import { parseArgs } from 'node:util';
 import { getBackbone } from '../src/backbones/index.js';
 import { compileInference } from '../src/models/fused.js';
 import { initBackend, runtimeInfo } from '../src/runtime/backend.js';
-import { exportOnnx } from '../src/artifacts/onnx/export.js';
+import { exportOnnx } from '../src/models/onnx/export.js';
 import { onnxEngine } from '../src/runtime/engine.js';
 
 const { values: args } = parseArgs({

@@ -7,7 +7,8 @@
 export { createRuntime, type Runtime, type RuntimeOptions, type Classifier } from './library.js';
 export { withContext, type TlContext } from './runtime/context.js';
 export { initBackend, runtimeInfo, type BackendName } from './runtime/backend.js';
-export { chooseEngine, engineForModel, onnxEngine, tfjsEngine, engineInfo, type EngineName, type InferenceEngine } from './runtime/engine.js';
+export { chooseEngine, onnxEngine, tfjsEngine, engineInfo, type EngineName, type InferenceEngine, type ForwardPass } from './runtime/engine.js';
+export { engineForModel, tfjsEngineForModel } from './models/engine.js';
 
 export { fetchDataset, loadDataset, readSample, stratifiedSplit, type LoadedDataset, type ImageSet } from './data/datasets.js';
 export { importCsv } from './data/csv.js';
@@ -28,7 +29,7 @@ export { evaluateModel } from './training/metrics.js';
 
 export { RunDir, type RunConfig, type RunMetrics, type EpochRecord, type Evaluation } from './artifacts/run.js';
 export { loadLayersModelFromDir, saveLayersModelToDir } from './models/layers-io.js';
-export { exportOnnx, type OnnxExportOptions } from './artifacts/onnx/export.js';
-export { exportRunOnnx } from './artifacts/onnx/run-export.js';
+export { exportOnnx, type OnnxExportOptions } from './models/onnx/export.js';
+export { exportRunOnnx } from './artifacts/onnx-export.js';
 export { writeReport, reportOrWarn } from './reporting/report.js';
 export { runSweep } from './sweep/run.js';

@@ -4,8 +4,9 @@ import * as tf from '@tensorflow/tfjs';
 import type { PreprocessingConfig } from '../src/artifacts/run.js';
 import { decodeImage } from '../src/data/images.js';
 import { imagesToArray } from '../src/data/preprocess.js';
-import { exportOnnx } from '../src/artifacts/onnx/export.js';
-import { onnxEngine, tfjsEngine, type InferenceEngine } from '../src/runtime/engine.js';
+import { exportOnnx } from '../src/models/onnx/export.js';
+import { onnxEngine, type InferenceEngine } from '../src/runtime/engine.js';
+import { tfjsEngineForModel } from '../src/models/engine.js';
 import { relativeError } from './helpers.js';
 import { flowerFiles } from './transfer-fixtures.js';
 
@@ -33,7 +34,7 @@ async function runAndDispose(engine: InferenceEngine, x: Float32Array, batch: nu
 export async function onnxVsTfjs(model: tf.LayersModel, x: Float32Array, batch: number): Promise<number> {
   const inputShape = model.inputs[0]!.shape.slice(1) as number[];
   const onnx = await runAndDispose(await onnxEngine(exportOnnx(model), inputShape), x, batch);
-  const reference = await runAndDispose(await tfjsEngine(model), x, batch);
+  const reference = await runAndDispose(await tfjsEngineForModel(model), x, batch);
   return relativeError(onnx, reference);
 }
 

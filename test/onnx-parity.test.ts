@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { getBackbone, loadBackbone } from '../src/backbones/index.js';
 import { SCALE_TO_PLUS_MINUS_ONE } from '../src/backbones/layers.js';
 import { buildCustomModel, CUSTOM_MODELS } from '../src/models/custom.js';
-import { exportOnnx } from '../src/artifacts/onnx/export.js';
+import { exportOnnx } from '../src/models/onnx/export.js';
 import type { PreprocessingConfig } from '../src/artifacts/run.js';
 import { initBackend } from '../src/runtime/backend.js';
 import { onnxEngine } from '../src/runtime/engine.js';

@@ -1,8 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
 import type * as Ort from 'onnxruntime-node';
-import { exportOnnx } from '../artifacts/onnx/export.js';
-import { ONNX_INPUT, ONNX_OUTPUT } from '../artifacts/onnx/export.js';
-import { compileInference } from '../models/fused.js';
 import { fileError, TlError } from '../util/errors.js';
 import { initBackend } from './backend.js';
 import { currentContext, emitMessage } from './context.js';
@@ -15,6 +12,10 @@ import { threadChoice } from './thread-count.js';
  * onnxruntime-if-it-loads.
  */
 export type EngineName = 'onnxruntime' | 'tfjs';
+
+/** The input and output names of every ONNX graph tl runs (and exports). */
+export const ONNX_INPUT = 'input';
+export const ONNX_OUTPUT = 'output';
 export const ENGINES: readonly EngineName[] = ['onnxruntime', 'tfjs'];
 
 export interface InferenceEngine {
@@ -110,27 +111,25 @@ export async function onnxEngine(model: Uint8Array | string, inputShape: readonl
   };
 }
 
-/** tfjs on the current backend, through the fused inference plan of src/models/fused.ts. */
-export async function tfjsEngine(model: tf.LayersModel): Promise<InferenceEngine> {
+/** A forward pass tfjs can run: models/fused.ts compiles a layers model into one. */
+export interface ForwardPass {
+  run(x: tf.Tensor): tf.Tensor;
+  dispose(): void;
+}
+
+/** tfjs on the current backend, running `pass` on [batch, ...inputShape] inputs. */
+export async function tfjsEngine(pass: ForwardPass, inputShape: readonly number[]): Promise<InferenceEngine> {
   await initBackend();
-  const plan = compileInference(model);
-  const inputShape = model.inputs[0]!.shape.slice(1) as number[];
   return {
     name: 'tfjs',
     async run(x, batch) {
-      const y = tf.tidy(() => plan.run(tf.tensor(x, [batch, ...inputShape], 'float32')));
+      const y = tf.tidy(() => pass.run(tf.tensor(x, [batch, ...inputShape], 'float32')));
       const data = (await y.data()) as Float32Array;
       y.dispose();
       return data;
     },
-    dispose: async () => plan.dispose(),
+    dispose: async () => pass.dispose(),
   };
-}
-
-/** The chosen engine for an in-memory layers model (exported to ONNX on the fly for onnxruntime). */
-export async function engineForModel(model: tf.LayersModel): Promise<InferenceEngine> {
-  if ((await chooseEngine()) === 'tfjs') return tfjsEngine(model);
-  return onnxEngine(exportOnnx(model), model.inputs[0]!.shape.slice(1) as number[]);
 }
 
 export interface EngineInfo {

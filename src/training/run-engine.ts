@@ -1,7 +1,8 @@
 import path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { RUN_FILES, type Evaluation, type ExportRecord, type PreprocessingConfig, type RunConfig } from '../artifacts/run.js';
-import { chooseEngine, engineForModel, onnxEngine, tfjsEngine, type EngineName, type InferenceEngine } from '../runtime/engine.js';
+import { chooseEngine, onnxEngine, type EngineName, type InferenceEngine } from '../runtime/engine.js';
+import { engineForModel, tfjsEngineForModel } from '../models/engine.js';
 import { exists } from '../util/atomic.js';
 import type { BatchSource } from '../data/batch-source.js';
 import { evaluateModel, type ScoredSample } from './metrics.js';
@@ -24,7 +25,7 @@ export function runOnnxRecord(config: RunConfig): ExportRecord | undefined {
  */
 export async function runInference(run: { dir: string; config: RunConfig; model: tf.LayersModel }): Promise<RunInference> {
   const { config, model } = run;
-  if ((await chooseEngine()) === 'tfjs') return { engine: await tfjsEngine(model), preprocessing: config.preprocessing };
+  if ((await chooseEngine()) === 'tfjs') return { engine: await tfjsEngineForModel(model), preprocessing: config.preprocessing };
   const onnxFile = path.join(run.dir, RUN_FILES.onnx);
   if (await exists(onnxFile)) {
     const baked = runOnnxRecord(config)?.withPreprocessing === true;

@@ -4,7 +4,7 @@ import { getBackbone, loadBackbone, parseWeightsSource, type LoadedBackbone, typ
 import { DECODER_ID } from '../data/images.js';
 import { openImageFolder, requireEveryClass, type ImageFolderData, type ImageSample } from '../data/image-folder.js';
 import { joinBaseAndHead, buildHead, HEAD_UNITS } from '../models/head.js';
-import { engineForModel } from '../runtime/engine.js';
+import { engineForModel } from '../models/engine.js';
 import { initBackend } from '../runtime/backend.js';
 import { TlError } from '../util/errors.js';
 import { cachedFeatureSource, extractFeatures, FeatureCache, type ExtractionResult } from './feature-cache.js';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { exportRunOnnx } from '../../artifacts/onnx/run-export.js';
+import { exportRunOnnx } from '../../artifacts/onnx-export.js';
 import { TlError } from '../../util/errors.js';
 
 export function register(program: Command): void {

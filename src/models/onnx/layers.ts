@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { TlError } from '../../util/errors.js';
-import { config } from '../../models/fused.js';
+import { config } from '../fused.js';
 import { float, GraphBuilder, int, ints } from './graph.js';
 
 /**

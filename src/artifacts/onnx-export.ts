@@ -1,10 +1,10 @@
 import path from 'node:path';
-import { loadLayersModelFromDir } from '../../models/layers-io.js';
-import { RUN_FILES, RunDir, type ExportRecord } from '../run.js';
-import { initBackend } from '../../runtime/backend.js';
-import { exists, writeFileAtomic } from '../../util/atomic.js';
-import { fileError } from '../../util/errors.js';
-import { exportOnnx, OPSET } from './export.js';
+import { loadLayersModelFromDir } from '../models/layers-io.js';
+import { RUN_FILES, RunDir, type ExportRecord } from './run.js';
+import { initBackend } from '../runtime/backend.js';
+import { exists, writeFileAtomic } from '../util/atomic.js';
+import { fileError } from '../util/errors.js';
+import { exportOnnx, OPSET } from '../models/onnx/export.js';
 
 export interface RunExportOptions {
   /** Default: RUN/model.onnx. */

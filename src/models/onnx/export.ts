@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import type { PreprocessingConfig } from '../run.js';
-import { config, convActivation, isChannelsLastBatchNorm, layerGraph } from '../../models/fused.js';
+import type { PreprocessingConfig } from '../../data/preprocess.js';
+import { ONNX_INPUT, ONNX_OUTPUT } from '../../runtime/engine.js';
+import { config, convActivation, isChannelsLastBatchNorm, layerGraph } from '../fused.js';
 import { CONVERTERS, ExportGraph, FOLDS_BATCH_NORM, unsupported, type Value } from './layers.js';
 import { OPSET } from './graph.js';
 import { TlError } from '../../util/errors.js';
@@ -12,8 +13,6 @@ import { TlError } from '../../util/errors.js';
  * through its class's converter; a BatchNormalization right after a conv is folded into it.
  */
 
-export const ONNX_INPUT = 'input';
-export const ONNX_OUTPUT = 'output';
 export { OPSET };
 
 export interface OnnxExportOptions {
