@@ -12,23 +12,44 @@ import { TlError } from '../src/util/errors.js';
 import { tempDir } from './helpers.js';
 import { FLOWER_CLASSES, flowerFiles, flowers } from './transfer-fixtures.js';
 
-test('a class-per-folder tree: sorted class names and a stratified, seeded validation split', async () => {
-  const a = await openImageFolder(flowers('train'), { valSplit: 0.1, seed: 1 });
+test('a class-per-folder tree: sorted class names and three disjoint stratified, seeded splits', async () => {
+  const a = await openImageFolder(flowers('train'), { valSplit: 0.1, testSplit: 0.1, seed: 1 });
   assert.deepEqual(a.classNames, FLOWER_CLASSES);
-  assert.equal(a.train.length + a.val.length, 300);
-  for (let k = 0; k < 5; k++) assert.equal(a.val.filter((s) => s.label === k).length, 6, `class ${k} keeps its share`);
-  assert.deepEqual(a.test, a.val, 'without a test/ tree the validation split is the test set');
-  const again = await openImageFolder(flowers('train'), { valSplit: 0.1, seed: 1 });
-  assert.deepEqual(again.val, a.val, 'same seed, same split');
-  const other = await openImageFolder(flowers('train'), { valSplit: 0.1, seed: 2 });
-  assert.notDeepEqual(other.val, a.val);
-  const trainFiles = new Set(a.train.map((s) => s.file));
-  assert.ok(a.val.every((s) => !trainFiles.has(s.file)), 'no image is in both splits');
+  assert.equal(a.train.length + a.val.length + a.test.length, 300);
+  for (let k = 0; k < 5; k++) {
+    assert.equal(a.val.filter((s) => s.label === k).length, 6, `class ${k} keeps its share of validation`);
+    assert.equal(a.test.filter((s) => s.label === k).length, 6, `class ${k} keeps its share of test`);
+  }
+  const files = (set: { file: string }[]) => new Set(set.map((s) => s.file));
+  const [train, val, test] = [files(a.train), files(a.val), files(a.test)];
+  assert.equal(new Set([...train, ...val, ...test]).size, 300, 'no image is in two splits');
+  assert.match(a.split, /10% held out as test/);
+  const again = await openImageFolder(flowers('train'), { valSplit: 0.1, testSplit: 0.1, seed: 1 });
+  assert.deepEqual([again.val, again.test], [a.val, a.test], 'same seed, same split');
+  const other = await openImageFolder(flowers('train'), { valSplit: 0.1, testSplit: 0.1, seed: 2 });
+  assert.notDeepEqual(other.test, a.test);
+  const moreVal = await openImageFolder(flowers('train'), { valSplit: 0.2, testSplit: 0.1, seed: 1 });
+  assert.deepEqual(moreVal.test, a.test, 'the test split does not move with --val-split');
   for (const s of a.train) assert.equal(path.basename(path.dirname(s.file)), FLOWER_CLASSES[s.label]);
+  const none = await openImageFolder(flowers('train'), { valSplit: 0.1, testSplit: 0, seed: 1 });
+  assert.deepEqual(none.test, none.val, 'only --test-split 0 measures on the validation split');
+  assert.match(none.split, /no test set: test = validation/);
+});
+
+test('a test split that would leave a class without a training image fails with one line naming the class', async () => {
+  const root = tempDir('tl-split-');
+  const picked = [...flowerFiles('train', 6).filter((f) => f.label === 'daisy'), ...flowerFiles('train', 2).filter((f) => f.label === 'pansy')];
+  for (const { label, file } of picked) {
+    await fs.mkdir(path.join(root, label), { recursive: true });
+    await fs.symlink(file, path.join(root, label, path.basename(file)));
+  }
+  // pansy: 1 of its 2 images to test, the other to validation; daisy keeps one to train on.
+  await assert.rejects(openImageFolder(root, { valSplit: 0.4, testSplit: 0.5, seed: 1 }), (e) => e instanceof TlError && /class "pansy" has too few images/.test(e.message) && !e.message.includes('\n'));
+  await fs.rm(root, { recursive: true });
 });
 
 test('a dataset with train/ and test/ sub-trees uses test/ as the test set', async () => {
-  const d = await openImageFolder(path.dirname(flowers('train')), { valSplit: 0.1, seed: 1 });
+  const d = await openImageFolder(path.dirname(flowers('train')), { valSplit: 0.1, testSplit: 0.1, seed: 1 });
   assert.deepEqual(d.classNames, FLOWER_CLASSES);
   assert.equal(d.train.length, 270);
   assert.equal(d.val.length, 30);
@@ -149,17 +170,17 @@ function oneLineError(err: unknown, pattern: RegExp): boolean {
 test('bad folders fail with one line that names the folder and the fix', async () => {
   const root = tempDir('tl-bad-');
   await fs.mkdir(path.join(root, 'empty'));
-  await assert.rejects(openImageFolder(path.join(root, 'empty'), { valSplit: 0.1, seed: 1 }), (e) => oneLineError(e, /empty.*is empty.*sub-folder/));
-  await assert.rejects(openImageFolder(path.join(root, 'missing'), { valSplit: 0.1, seed: 1 }), (e) => oneLineError(e, /missing: does not exist/));
+  await assert.rejects(openImageFolder(path.join(root, 'empty'), { valSplit: 0.1, testSplit: 0.1, seed: 1 }), (e) => oneLineError(e, /empty.*is empty.*sub-folder/));
+  await assert.rejects(openImageFolder(path.join(root, 'missing'), { valSplit: 0.1, testSplit: 0.1, seed: 1 }), (e) => oneLineError(e, /missing: does not exist/));
   await fs.writeFile(path.join(root, 'file.jpg'), 'x');
-  await assert.rejects(openImageFolder(path.join(root, 'file.jpg'), { valSplit: 0.1, seed: 1 }), (e) => oneLineError(e, /is not a directory/));
+  await assert.rejects(openImageFolder(path.join(root, 'file.jpg'), { valSplit: 0.1, testSplit: 0.1, seed: 1 }), (e) => oneLineError(e, /is not a directory/));
   const one = path.join(root, 'one');
   await fs.mkdir(path.join(one, 'daisy'), { recursive: true });
   await fs.copyFile(flowerFiles('train', 1)[1]!.file, path.join(one, 'daisy', 'a.jpg'));
-  await assert.rejects(openImageFolder(one, { valSplit: 0.1, seed: 1 }), (e) => oneLineError(e, /only one class \(daisy\)/));
+  await assert.rejects(openImageFolder(one, { valSplit: 0.1, testSplit: 0.1, seed: 1 }), (e) => oneLineError(e, /only one class \(daisy\)/));
   await fs.mkdir(path.join(one, 'rose'));
   await fs.writeFile(path.join(one, 'rose', 'readme.txt'), 'todo');
-  await assert.rejects(openImageFolder(one, { valSplit: 0.1, seed: 1 }), (e) => oneLineError(e, /rose: has no image files/));
+  await assert.rejects(openImageFolder(one, { valSplit: 0.1, testSplit: 0.1, seed: 1 }), (e) => oneLineError(e, /rose: has no image files/));
   await fs.writeFile(path.join(one, 'rose', 'broken.png'), 'not a png');
   const data = await scanClassFolders(one);
   const skipped = new Map([[path.join(one, 'rose', 'broken.png'), 'not an image (unsupported format)']]);

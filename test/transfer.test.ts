@@ -53,7 +53,8 @@ test('tl train -> evaluate -> predict on real flower photos, with the feature ca
   const history = await readJson<EpochRecord[]>(run, 'history.json');
   assert.deepEqual(history.map((h) => [h.epoch, h.phase]), [[1, 'transfer'], [2, 'transfer']]);
   const metrics = await readJson<RunMetrics>(run, 'metrics.json');
-  assert.equal(metrics.dataset.trainCount + metrics.dataset.valCount, 40);
+  assert.equal(metrics.dataset.trainCount + metrics.dataset.valCount + metrics.dataset.testCount, 40, 'three disjoint splits (no test/ tree: 10% held out as test)');
+  assert.equal(metrics.evaluatedOn, 'test');
   assert.deepEqual(metrics.dataset.featureCache, { computed: 40, reused: 0, seconds: (metrics.dataset.featureCache as { seconds: number }).seconds });
   const predictions = await readJson<PredictionRecord[]>(run, 'predictions.json');
   assert.equal(predictions.length, metrics.dataset.testCount);

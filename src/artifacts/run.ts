@@ -53,6 +53,12 @@ export interface ClassMetrics {
 
 export interface Evaluation {
   accuracy: number;
+  /** 95% Wilson confidence interval of the accuracy, [low, high]. */
+  accuracyCI95?: [number, number];
+  /** Mean per-class recall. */
+  balancedAccuracy?: number;
+  /** Top-3 and top-5 accuracy where there are more classes than k. */
+  topK?: { k: number; accuracy: number }[];
   loss: number;
   perClass: ClassMetrics[];
   /** confusion[true][predicted] */
@@ -73,7 +79,15 @@ export interface DatasetInfo {
 }
 
 export interface RunMetrics {
+  /** The held-out evaluation; `evaluatedOn` says which set it was measured on. */
   test: Evaluation;
+  /** 'test': images never used for training or choosing the epoch; 'validation': the split that chose it (--test-split 0). */
+  evaluatedOn?: 'test' | 'validation';
+  /** The epoch whose weights the run keeps, and whether that is the best-validation-loss one. */
+  keptEpoch?: number;
+  restoredBest?: boolean;
+  /** What makes the figures weaker than they look (a small test set, imbalanced classes). */
+  warnings?: string[];
   trainSeconds: number;
   backend: string;
   /** The inference engine of the frozen base's features and the test predictions (onnxruntime or tfjs). */

@@ -1,7 +1,7 @@
 import { Option } from 'commander';
 import type { RunMetrics } from '../artifacts/run.js';
 import { reportOrWarn } from '../reporting/report.js';
-import { formatEvaluation, reportSkipped } from './output.js';
+import { formatRunEvaluation, reportSkipped } from './output.js';
 
 /**
  * Ctrl-C for the training commands, the one place tl maps a signal to cancellation. The first
@@ -30,7 +30,7 @@ export function resumeOption(): Option {
  */
 export async function finishTrainingCommand({ runDir, metrics }: { runDir: string; metrics: RunMetrics }): Promise<void> {
   reportSkipped(metrics.dataset);
-  console.log(formatEvaluation(metrics.test));
+  console.log(formatRunEvaluation(metrics));
   console.log(`run: ${runDir}`);
   await reportOrWarn(runDir);
   if (metrics.interrupted) process.exitCode = 130;

@@ -27,7 +27,7 @@ export interface ImageFolderData {
   classNames: string[];
   train: ImageSample[];
   val: ImageSample[];
-  /** The test/ sub-tree when there is one, else the validation split. */
+  /** The test/ sub-tree when there is one, else the held-out test split (the validation split only with --test-split 0). */
   test: ImageSample[];
   /** Human-readable description of where each split came from. */
   split: string;
@@ -169,57 +169,76 @@ async function firstExisting(root: string, names: string[]): Promise<string | un
   return undefined;
 }
 
-/** Split `samples` into train/validation keeping each class's share, reproducibly from `seed`. */
-function splitSamples(samples: ImageSample[], fraction: number, seed: number): { train: ImageSample[]; val: ImageSample[] } {
-  if (fraction <= 0) return { train: samples, val: [] };
+/** Split `samples` into kept/held-out keeping each class's share, reproducibly from `seed`. */
+function splitSamples(samples: ImageSample[], fraction: number, seed: number): { kept: ImageSample[]; held: ImageSample[] } {
+  if (fraction <= 0) return { kept: samples, held: [] };
   const { train, test } = stratifiedSplit(
     samples.map((s) => s.label),
     fraction,
     seed,
   );
-  return { train: Array.from(train, (i) => samples[i]!), val: Array.from(test, (i) => samples[i]!) };
+  return { kept: Array.from(train, (i) => samples[i]!), held: Array.from(test, (i) => samples[i]!) };
+}
+
+export interface FolderSplitOptions {
+  valSplit: number;
+  /** Fraction held out as the test set when the folder has no test/ tree; never trained on or used to choose an epoch. */
+  testSplit: number;
+  seed: number;
+}
+
+/** A class that held-out splits would leave without a training image: one line naming it. */
+function requireTrainingImages(train: readonly ImageSample[], all: readonly ImageSample[], classNames: readonly string[], root: string): void {
+  const empty = classNames.findIndex((_, k) => all.some((s) => s.label === k) && !train.some((s) => s.label === k));
+  if (empty >= 0) {
+    throw fileError(root, `class "${classNames[empty]}" has too few images to hold out test and validation images and still train on one`, 'add images, or lower --test-split / --val-split');
+  }
 }
 
 /**
- * Open an image folder for training: either DIR/<class>/... (split into train/validation here,
- * test = validation) or explicit DIR/train, DIR/val|validation, DIR/test sub-trees.
+ * The test split first (its own seed stream, so changing --val-split never moves a test image),
+ * then validation from what is left: three disjoint sets.
  */
-export async function openImageFolder(dir: string, opts: { valSplit: number; seed: number }): Promise<ImageFolderData> {
+function holdOut(samples: ImageSample[], opts: FolderSplitOptions, withTest: boolean): { train: ImageSample[]; val: ImageSample[]; test: ImageSample[] } {
+  const { kept: rest, held: test } = withTest ? splitSamples(samples, opts.testSplit, opts.seed ^ 0x7e57) : { kept: samples, held: [] };
+  const { kept: train, held: val } = splitSamples(rest, opts.valSplit / (1 - (withTest ? opts.testSplit : 0)), opts.seed);
+  return { train, val, test };
+}
+
+function percent(fraction: number): string {
+  return `${Math.round(fraction * 100)}%`;
+}
+
+/**
+ * Open an image folder for training: either DIR/<class>/... or explicit DIR/train, DIR/val|validation,
+ * DIR/test sub-trees. Without test/, a stratified seeded `testSplit` is held out as the test set,
+ * and validation (which chooses the epoch) comes from the rest: test images are never looked at
+ * during training or model selection.
+ */
+export async function openImageFolder(dir: string, opts: FolderSplitOptions): Promise<ImageFolderData> {
   const root = path.resolve(dir);
   await requireDirectory(root);
   const trainDir = await firstExisting(root, ['train']);
-  if (!trainDir) {
-    const { classNames, samples, skipped } = await scanClassFolders(root);
-    const { train, val } = splitSamples(samples, opts.valSplit, opts.seed);
-    const split = `class folders, ${Math.round(opts.valSplit * 100)}% validation (stratified, seed ${opts.seed}); test = validation`;
-    return { root, classNames, train, val, test: val, split, skipped };
-  }
-  const scanned = await scanClassFolders(trainDir);
+  const scanned = await scanClassFolders(trainDir ?? root);
   const skipped = [...scanned.skipped];
-  const valDir = await firstExisting(root, VAL_DIRS);
-  const testDir = await firstExisting(root, ['test']);
-  let train = scanned.samples;
-  let val: ImageSample[];
-  const parts: string[] = ['train/'];
-  if (valDir) {
-    const v = await scanClassFolders(valDir, scanned.classNames);
-    val = v.samples;
-    skipped.push(...v.skipped);
-    parts.push(`${path.basename(valDir)}/`);
-  } else {
-    ({ train, val } = splitSamples(scanned.samples, opts.valSplit, opts.seed));
-    parts.push(`${Math.round(opts.valSplit * 100)}% of train/ as validation (stratified, seed ${opts.seed})`);
-  }
-  let test = val;
-  if (testDir) {
-    const t = await scanClassFolders(testDir, scanned.classNames);
-    test = t.samples;
+  const valDir = trainDir && (await firstExisting(root, VAL_DIRS));
+  const testDir = trainDir && (await firstExisting(root, ['test']));
+  const parts: string[] = [trainDir ? 'train/' : 'class folders'];
+  const fromTree = async (treeDir: string) => {
+    const t = await scanClassFolders(treeDir, scanned.classNames);
     skipped.push(...t.skipped);
-    parts.push('test/');
-  } else {
-    parts.push('test = validation');
-  }
-  return { root, classNames: scanned.classNames, train, val, test, split: parts.join(', '), skipped };
+    return t.samples;
+  };
+  const testSplit = testDir ? 0 : opts.testSplit;
+  const held = holdOut(scanned.samples, { ...opts, valSplit: valDir ? 0 : opts.valSplit, testSplit }, testSplit > 0);
+  const seedNote = `stratified, seed ${opts.seed}`;
+  if (testSplit > 0) parts.push(`${percent(testSplit)} held out as test (${seedNote})`);
+  const val = valDir ? await fromTree(valDir) : held.val;
+  parts.push(valDir ? `${path.basename(valDir)}/` : `${percent(opts.valSplit)} as validation (${seedNote})`);
+  const test = testDir ? await fromTree(testDir) : held.test.length ? held.test : val;
+  parts.push(testDir ? 'test/' : held.test.length ? '' : 'no test set: test = validation');
+  requireTrainingImages(held.train, scanned.samples, scanned.classNames, root);
+  return { root, classNames: scanned.classNames, train: held.train, val, test, split: parts.filter(Boolean).join(', '), skipped };
 }
 
 /** Run `fn` over `items` with at most `limit` in flight; results keep the input order. */
@@ -256,11 +275,16 @@ export async function decodeSamples(
  * Unreadable files are skipped and recorded in `skipped` (file -> reason).
  */
 export class ImageBatchSource implements BatchSource {
+  /**
+   * `change` alters each decoded image before preprocessing (online augmentation, or a mirror
+   * for test-time augmentation); its generator is seeded from the epoch, so a run repeats.
+   */
   constructor(
     readonly samples: readonly ImageSample[],
     readonly inputShape: readonly [number, number, number],
     readonly preprocessing: PreprocessingConfig,
     readonly skipped: Map<string, string> = new Map(),
+    readonly change?: (img: DecodedImage, rng: Rng) => DecodedImage,
   ) {}
 
   get size(): number {
@@ -270,6 +294,7 @@ export class ImageBatchSource implements BatchSource {
   async *batches(batchSize: number, epochSeed?: number): AsyncIterable<Batch> {
     const order = this.samples.filter((s) => !this.skipped.has(s.file));
     if (epochSeed !== undefined) new Rng(epochSeed).shuffle(order);
+    const rng = new Rng((epochSeed ?? 0) ^ 0xa09e);
     const chunks: ImageSample[][] = [];
     for (let i = 0; i < order.length; i += batchSize) chunks.push(order.slice(i, i + batchSize));
     let pending = chunks.length > 0 ? decodeSamples(chunks[0]!, this.inputShape, this.skipped) : undefined;
@@ -277,8 +302,9 @@ export class ImageBatchSource implements BatchSource {
       const decoded = await pending!;
       pending = c + 1 < chunks.length ? decodeSamples(chunks[c + 1]!, this.inputShape, this.skipped) : undefined;
       if (decoded.length === 0) continue;
+      const change = this.change;
       yield {
-        x: imagesToTensor(decoded.map((d) => d.image), this.preprocessing),
+        x: imagesToTensor(change ? decoded.map((d) => change(d.image, rng)) : decoded.map((d) => d.image), this.preprocessing),
         y: tf.tensor1d(decoded.map((d) => d.sample.label), 'int32'),
       };
     }

@@ -9,14 +9,19 @@ export interface HeadOptions {
   /** [height, width, channels] of the base's feature map. */
   featureShape: number[];
   classes: number;
+  /** Units of the hidden Dense ReLU layer; 0 puts the softmax straight on the pooled features. */
   units?: number;
+  /** Dropout rate before the softmax layer (0: none). */
+  dropout?: number;
+  /** L2 penalty on the Dense kernels (0: none). */
+  l2?: number;
   seed?: number;
 }
 
 export const HEAD_UNITS = 1024;
 
 /** Layer names in the joined model; `head_` keeps them apart from any backbone's names. */
-const NAMES = { pool: 'head_pool', hidden: 'head_dense', output: 'head_predictions' } as const;
+const NAMES = { pool: 'head_pool', hidden: 'head_dense', dropout: 'head_dropout', output: 'head_predictions' } as const;
 
 /** Whether a layer of a joined model belongs to the head (fine-tuning always trains those). */
 export function isHeadLayer(layer: tf.layers.Layer): boolean {
@@ -26,20 +31,21 @@ export function isHeadLayer(layer: tf.layers.Layer): boolean {
 export function buildHead(opts: HeadOptions): tf.LayersModel {
   const seed = opts.seed ?? 1;
   const input = tf.input({ shape: opts.featureShape, name: 'head_input' });
+  const units = opts.units ?? HEAD_UNITS;
+  const kernelRegularizer = opts.l2 ? tf.regularizers.l2({ l2: opts.l2 }) : undefined;
   let x = tf.layers.globalAveragePooling2d({ name: NAMES.pool }).apply(input) as tf.SymbolicTensor;
-  x = tf.layers
-    .dense({
-      units: opts.units ?? HEAD_UNITS,
-      activation: 'relu',
-      kernelInitializer: tf.initializers.glorotUniform({ seed }),
-      name: NAMES.hidden,
-    })
-    .apply(x) as tf.SymbolicTensor;
+  if (units > 0) {
+    x = tf.layers
+      .dense({ units, activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed }), kernelRegularizer, name: NAMES.hidden })
+      .apply(x) as tf.SymbolicTensor;
+  }
+  if (opts.dropout) x = tf.layers.dropout({ rate: opts.dropout, name: NAMES.dropout }).apply(x) as tf.SymbolicTensor;
   const output = tf.layers
     .dense({
       units: opts.classes,
       activation: 'softmax',
       kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }),
+      kernelRegularizer,
       name: NAMES.output,
     })
     .apply(x) as tf.SymbolicTensor;

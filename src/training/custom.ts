@@ -6,6 +6,7 @@ import { ACTIVATIONS, CUSTOM_MODELS, buildCustomModel, type CustomModelName, typ
 import { initBackend } from '../runtime/backend.js';
 import { requireRunKind, type DatasetInfo, type PredictionRecord, type RunConfig, type RunMetrics } from '../artifacts/run.js';
 import { Rng } from '../util/rng.js';
+import { augmentImage, augmentText, augmentType, isAugmenting, parseAugment } from '../data/augment.js';
 import { fit, type TrainingCallbacks } from './loop.js';
 import { runFingerprint } from './checkpoint.js';
 import type { RunWorkspace } from '../artifacts/workspace.js';
@@ -31,6 +32,7 @@ export const CUSTOM_OPTIONS = {
   patience: { type: nonNegativeInteger, default: 3, help: 'early-stopping patience on val loss (0 = off); the best epoch is restored' },
   lrPatience: { type: nonNegativeInteger, default: 1, help: 'halve the learning rate after N epochs without a better val loss (0 = constant rate)' },
   normalize: { type: flag, default: true, help: 'feed raw 0..255 pixels instead of [0,1]' },
+  augment: { type: augmentType, default: 'none', help: 'online augmentation of the training images each epoch, as Keras\' Random* layers (glyphs: small shifts and rotations, no flips, e.g. rotate=10,translate=0.08)' },
   out: { ...OUT_OPTION, help: 'run directory (default runs/<dataset>-<model>-<time>)' },
 } satisfies OptionTable;
 
@@ -65,6 +67,8 @@ export interface CustomTrainOptions {
   trainLimit?: number;
   /** Scale pixels to [0,1] (default) or feed raw 0..255. */
   normalize?: boolean;
+  /** `rotate=10,translate=0.08` (see data/augment.ts); 'none' by default. */
+  augment?: string;
   /** Early-stopping patience in epochs on validation loss; 0 turns it off. */
   patience?: number;
   /** Halve the learning rate after this many epochs without a better validation loss; 0 turns it off. */
@@ -148,7 +152,7 @@ export async function trainCustom(opts: CustomTrainOptions): Promise<CustomTrain
   return buildRun(out, { resume: opts.resume }, (ws) => trainInto(ws, resolved));
 }
 
-type ResolvedOptions = CustomTrainOptions & Required<Pick<CustomTrainOptions, 'seed' | 'epochs' | 'batchSize' | 'lr' | 'valSplit' | 'patience' | 'lrPatience' | 'normalize'>>;
+type ResolvedOptions = CustomTrainOptions & Required<Pick<CustomTrainOptions, 'seed' | 'epochs' | 'batchSize' | 'lr' | 'valSplit' | 'patience' | 'lrPatience' | 'normalize' | 'augment'>>;
 
 async function trainInto(ws: RunWorkspace, opts: ResolvedOptions): Promise<TrainedRun<CustomTrainResult>> {
   const { seed, epochs, batchSize, lr, valSplit, patience, lrPatience, normalize } = opts;
@@ -156,6 +160,7 @@ async function trainInto(ws: RunWorkspace, opts: ResolvedOptions): Promise<Train
   const data = await loadDataset(opts.dataset, { resplit: opts.resplit, seed });
 
   const scaling: PixelScaling = { scale: normalize ? 1 / 255 : 1, offset: 0 };
+  const augment = parseAugment(opts.augment)!;
   const { train, val } = splitTrainVal(data, valSplit, seed, opts.trainLimit);
   const inputShape: [number, number, number] = [data.train.height, data.train.width, 1];
   const model = buildCustomModel({ model: opts.model, mlp: opts.mlp, cnn: opts.cnn }, inputShape, data.classNames.length, seed);
@@ -168,13 +173,15 @@ async function trainInto(ws: RunWorkspace, opts: ResolvedOptions): Promise<Train
     patience,
     lrPatience,
     normalize,
+    augment: augmentText(augment),
     ...(opts.resplit ? { resplit: opts.resplit } : {}),
     ...(opts.trainLimit ? { trainLimit: opts.trainLimit } : {}),
     ...(opts.mlp ? { mlp: opts.mlp } : {}),
     ...(opts.cnn ? { cnn: opts.cnn } : {}),
   };
 
-  const result = await fit(model, byteImageSource(data.train, train, scaling), {
+  const trainSource = byteImageSource(data.train, train, scaling, isAugmenting(augment) ? (img, rng) => augmentImage(img, augment, rng) : undefined);
+  const result = await fit(model, trainSource, {
     epochs,
     batchSize,
     lr,

@@ -11,6 +11,7 @@ import { imagesToArray } from '../data/preprocess.js';
 import { createProgress } from '../runtime/progress.js';
 import type { EngineName, InferenceEngine } from '../runtime/engine.js';
 import type { Batch, BatchSource } from '../data/batch-source.js';
+import type { DecodedImage } from '../data/images.js';
 
 /**
  * Frozen-base features on disk. A transfer run spends almost all its time in the base, which
@@ -134,47 +135,98 @@ export async function extractFeatures(
     if (!(await cache.has(hash))) missing.push(sample);
   });
   const reused = hashes.size - missing.length;
-  const batchSize = opts.batchSize ?? 32;
-  const progress = createProgress({ label: opts.label ?? 'features', total: missing.length, unit: 'images' });
-  const chunks: ImageSample[][] = [];
-  for (let i = 0; i < missing.length; i += batchSize) chunks.push(missing.slice(i, i + batchSize));
-  let computed = 0;
-  let pending = chunks.length ? decodeSamples(chunks[0]!, opts.inputShape, opts.skipped) : undefined;
-  for (let c = 0; c < chunks.length; c++) {
-    const decoded = await pending!;
-    pending = c + 1 < chunks.length ? decodeSamples(chunks[c + 1]!, opts.inputShape, opts.skipped) : undefined;
-    for (const file of chunks[c]!.map((s) => s.file)) if (opts.skipped.has(file)) hashes.delete(file);
-    if (decoded.length === 0) continue;
-    const batch = imagesToArray(decoded.map((d) => d.image), opts.preprocessing);
-    const values = await base.run(batch.data, decoded.length);
-    const per = cache.featureSize;
-    await Promise.all(decoded.map((d, i) => cache.write(hashes.get(d.sample.file)!, values.slice(i * per, (i + 1) * per))));
-    computed += decoded.length;
-    progress.tick(chunks[c]!.length);
-  }
-  const seconds = (Date.now() - started) / 1000;
-  progress.done(`features: ${computed} computed, ${reused} from cache (${seconds.toFixed(1)}s)`);
-  return { hashes, computed, reused, seconds };
+  const views = missing.map((sample) => ({ sample, key: hashes.get(sample.file)! }));
+  const secondsSince = () => (Date.now() - started) / 1000;
+  const computed = await computeViews(views, base, cache, opts, (n) => `features: ${n} computed, ${reused} from cache (${secondsSince().toFixed(1)}s)`);
+  for (const file of missing.map((s) => s.file)) if (opts.skipped.has(file)) hashes.delete(file);
+  return { hashes, computed, reused, seconds: secondsSince() };
 }
 
-/** Batches of cached feature maps, read from disk a batch at a time (memory holds one batch). */
+/** One picture for the base: a sample's image, maybe changed (augmented, mirrored), cached under `key`. */
+export interface FeatureView {
+  sample: ImageSample;
+  key: string;
+  change?: (img: DecodedImage) => DecodedImage;
+}
+
+/**
+ * Run the base on every view whose features `cache` lacks and store them. Decoding of the next
+ * batch overlaps the base's work on the current one. Returns how many were computed.
+ */
+export async function computeViews(
+  views: readonly FeatureView[],
+  base: InferenceEngine,
+  cache: FeatureCache,
+  opts: ExtractOptions,
+  summary: (computed: number) => string = (n) => `${opts.label ?? 'features'}: ${n} computed`,
+): Promise<number> {
+  const missing: FeatureView[] = [];
+  for (const view of views) if (!(await cache.has(view.key))) missing.push(view);
+  const batchSize = opts.batchSize ?? 32;
+  const progress = createProgress({ label: opts.label ?? 'features', total: missing.length, unit: 'images' });
+  const chunks: FeatureView[][] = [];
+  for (let i = 0; i < missing.length; i += batchSize) chunks.push(missing.slice(i, i + batchSize));
+  // Views of one file share its sample: decode a copy per view, so each decoded image maps back to its view.
+  const viewOf = new Map<ImageSample, FeatureView>();
+  const decode = (chunk: FeatureView[]) =>
+    decodeSamples(
+      chunk.map((v) => {
+        const sample = { ...v.sample };
+        viewOf.set(sample, v);
+        return sample;
+      }),
+      opts.inputShape,
+      opts.skipped,
+    );
+  let computed = 0;
+  let pending = chunks.length ? decode(chunks[0]!) : undefined;
+  for (let c = 0; c < chunks.length; c++) {
+    const decoded = await pending!;
+    pending = c + 1 < chunks.length ? decode(chunks[c + 1]!) : undefined;
+    progress.tick(chunks[c]!.length);
+    if (decoded.length === 0) continue;
+    const views = decoded.map((d) => viewOf.get(d.sample)!);
+    const images = decoded.map((d, i) => views[i]!.change?.(d.image) ?? d.image);
+    const batch = imagesToArray(images, opts.preprocessing);
+    const values = await base.run(batch.data, decoded.length);
+    const per = cache.featureSize;
+    await Promise.all(views.map((v, i) => cache.write(v.key, values.slice(i * per, (i + 1) * per))));
+    for (const d of decoded) viewOf.delete(d.sample);
+    computed += decoded.length;
+  }
+  progress.done(summary(computed));
+  return computed;
+}
+
+/**
+ * Batches of cached feature maps, read from disk a batch at a time (memory holds one batch).
+ * `keys` gives each file its cached views: the first is the image itself; while training (an
+ * epoch seed is given) each epoch draws one view per image at random, as online augmentation
+ * would show a fresh variant each epoch.
+ */
 export function cachedFeatureSource(
   samples: readonly ImageSample[],
-  hashes: Map<string, string>,
+  keys: Map<string, string | readonly string[]>,
   cache: FeatureCache,
 ): BatchSource & { samples: ImageSample[] } {
-  const usable = samples.filter((s) => hashes.has(s.file));
+  const usable = samples.filter((s) => keys.has(s.file));
+  const viewsOf = (file: string) => [keys.get(file)!].flat();
   return {
     samples: usable,
     size: usable.length,
     async *batches(batchSize: number, epochSeed?: number): AsyncIterable<Batch> {
       const order = [...usable];
-      if (epochSeed !== undefined) new Rng(epochSeed).shuffle(order);
+      const rng = epochSeed === undefined ? undefined : new Rng(epochSeed);
+      rng?.shuffle(order);
+      const keyOf = (file: string) => {
+        const views = viewsOf(file);
+        return views[rng ? rng.int(views.length) : 0]!;
+      };
       const per = cache.featureSize;
       for (let start = 0; start < order.length; start += batchSize) {
         const chunk = order.slice(start, start + batchSize);
         const x = new Float32Array(chunk.length * per);
-        const rows = await Promise.all(chunk.map((s) => cache.read(hashes.get(s.file)!)));
+        const rows = await Promise.all(chunk.map((s) => cache.read(keyOf(s.file))));
         rows.forEach((row, i) => x.set(row, i * per));
         yield {
           x: tf.tensor(x, [chunk.length, ...cache.featureShape], 'float32'),

@@ -10,7 +10,9 @@ import { fit, type TrainingCallbacks } from './loop.js';
 import { runFingerprint } from './checkpoint.js';
 import { evaluateOnEngine } from './run-engine.js';
 import { datasetInfo, filePredictions, TRANSFER_OPTIONS } from './transfer.js';
-import { ADAM_LR_OPTION, OUT_OPTION, positiveInteger, resolveOptions, type OptionTable, type ValueType } from '../util/options.js';
+import { ADAM_LR_OPTION, OUT_OPTION, PATIENCE_OPTION, RESTORE_BEST_OPTION, positiveInteger, resolveOptions, type OptionTable, type ValueType } from '../util/options.js';
+import { augmentImage, augmentText, augmentType, mirrorImage, parseAugment, isAugmenting } from '../data/augment.js';
+import { heldOutFacts } from './run-facts.js';
 import type { RunWorkspace } from '../artifacts/workspace.js';
 import { buildRun, fitSummary, runTimestamp, type TrainedRun } from './run-writer.js';
 
@@ -24,6 +26,9 @@ export interface FinetuneOptions {
   lr?: number;
   epochs?: number;
   batchSize?: number;
+  patience?: number;
+  restoreBest?: boolean;
+  augment?: string;
   out?: string;
   /** Continue the unfinished run in `OUT.partial` from its last checkpoint. */
   resume?: boolean;
@@ -66,6 +71,9 @@ export const FINETUNE_OPTIONS = {
   lr: { ...ADAM_LR_OPTION, default: 1e-5, help: 'Adam learning rate (small: the base is pretrained)' },
   epochs: { type: positiveInteger, default: 3, help: 'epochs of fine-tuning' },
   batchSize: { type: positiveInteger, help: 'mini-batch size (default: the parent run\'s)' },
+  patience: PATIENCE_OPTION,
+  restoreBest: RESTORE_BEST_OPTION,
+  augment: { type: augmentType, help: 'online augmentation of the training images each epoch (default: the parent run\'s --augment)' },
   out: { ...OUT_OPTION, help: 'new run directory (default RUN-finetune-<time>; the parent is never overwritten)' },
 } satisfies OptionTable;
 
@@ -81,11 +89,11 @@ async function parentRun(dir: string): Promise<{ run: RunDir; config: RunConfig 
  * with BatchNorm layers kept on their moving statistics, into a NEW run directory.
  */
 export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
-  const { lr, epochs, unfreeze: which } = resolveOptions(FINETUNE_OPTIONS, opts);
+  const { lr, epochs, unfreeze: which, patience, restoreBest } = resolveOptions(FINETUNE_OPTIONS, opts);
   const { run: parent, config: parentConfig } = await parentRun(opts.run);
   const out = opts.out ? path.resolve(opts.out) : `${parent.dir}-finetune-${runTimestamp()}`;
   if (out === parent.dir) throw fileError(out, 'is the parent run', 'fine-tuning writes a new run; pass another --out');
-  return buildRun(out, { resume: opts.resume }, (ws) => finetuneInto(ws, opts, parent, parentConfig, { lr, epochs, which }));
+  return buildRun(out, { resume: opts.resume }, (ws) => finetuneInto(ws, opts, parent, parentConfig, { lr, epochs, which, patience, restoreBest }));
 }
 
 async function finetuneInto(
@@ -93,19 +101,20 @@ async function finetuneInto(
   opts: FinetuneOptions,
   parent: RunDir,
   parentConfig: RunConfig,
-  { lr, epochs, which }: { lr: number; epochs: number; which: 'all' | number },
+  { lr, epochs, which, patience, restoreBest }: { lr: number; epochs: number; which: 'all' | number; patience: number; restoreBest: boolean },
 ): Promise<TrainedRun<FinetuneResult>> {
   const dataDir = opts.dataDir ?? parentConfig.dataset.source;
   if (!dataDir) throw fileError(parent.file('config'), 'names no dataset folder', 'pass DATA_DIR');
   // Runs record their hyper-parameters; tl train's defaults stand in for any a run lacks.
-  const hp = parentConfig.hyperparameters as { batchSize?: number; valSplit?: number };
+  const hp = parentConfig.hyperparameters as { batchSize?: number; valSplit?: number; testSplit?: number; augment?: string; tta?: boolean };
   const batchSize = opts.batchSize ?? hp.batchSize ?? TRANSFER_OPTIONS.batchSize.default;
   const seed = parentConfig.seed;
 
   const backend = await initBackend();
   const [labels, parentHistory] = await Promise.all([parent.labels(), parent.history()]);
   // The parent's split and seed: validation and test images stay out of training.
-  const data = await openImageFolder(dataDir, { valSplit: hp.valSplit ?? TRANSFER_OPTIONS.valSplit.default, seed });
+  // Runs from before --test-split held none out.
+  const data = await openImageFolder(dataDir, { valSplit: hp.valSplit ?? TRANSFER_OPTIONS.valSplit.default, testSplit: hp.testSplit ?? 0, seed });
   if (JSON.stringify(data.classNames) !== JSON.stringify(labels)) {
     throw fileError(data.root, `has classes ${data.classNames.join(', ')}, the run has ${labels.join(', ')}`, 'fine-tune on a folder with the same classes');
   }
@@ -114,15 +123,18 @@ async function finetuneInto(
 
   const skipped = new Map(data.skipped.map((s) => [s.file, s.reason]));
   const { inputShape, preprocessing } = parentConfig;
-  const train = new ImageBatchSource(data.train, inputShape, preprocessing, skipped);
+  const augment = parseAugment(opts.augment ?? hp.augment ?? 'none')!;
+  const train = new ImageBatchSource(data.train, inputShape, preprocessing, skipped, isAugmenting(augment) ? (img, rng) => augmentImage(img, augment, rng) : undefined);
   const val = data.val.length ? new ImageBatchSource(data.val, inputShape, preprocessing, skipped) : undefined;
-  const finetuneHyperparameters = { epochs, lr, batchSize, unfreeze: which, unfrozenLayers: unfrozen, batchNorm: 'inference' };
+  const finetuneHyperparameters = { epochs, lr, batchSize, unfreeze: which, unfrozenLayers: unfrozen, batchNorm: 'inference', patience, restoreBest, augment: augmentText(augment) };
   const result = await fit(model, train, {
     epochs,
     batchSize,
     lr,
     seed,
     validation: val,
+    earlyStopping: patience > 0 && val ? { patience, monitor: 'val_loss' } : undefined,
+    restoreBest,
     phase: 'finetune',
     epochOffset: parentHistory.length ? parentHistory[parentHistory.length - 1]!.epoch : 0,
     batchNorm: 'inference',
@@ -133,11 +145,13 @@ async function finetuneInto(
     label: 'finetune epoch',
   });
   const test = new ImageBatchSource(data.test, inputShape, preprocessing, skipped);
-  const { evaluation, samples, engine } = await evaluateOnEngine(model, test, labels, batchSize);
+  const mirrored = hp.tta ? [new ImageBatchSource(data.test, inputShape, preprocessing, skipped, mirrorImage)] : [];
+  const { evaluation, samples, engine } = await evaluateOnEngine(model, test, labels, batchSize, mirrored);
   const testUsed = data.test.filter((s) => !skipped.has(s.file));
 
   const metrics: RunMetrics = {
     test: evaluation,
+    ...heldOutFacts(data, evaluation, result, restoreBest),
     trainSeconds: result.seconds,
     backend,
     engine,

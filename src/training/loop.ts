@@ -44,8 +44,10 @@ export interface FitOptions {
   lr: number;
   seed: number;
   validation?: BatchSource;
-  /** Stop when `monitor` has not improved for `patience` epochs, and restore the best weights. */
+  /** Stop when `monitor` has not improved for `patience` epochs. */
   earlyStopping?: EarlyStopping;
+  /** Keep the best epoch's weights at the end (default); false keeps the last epoch's. */
+  restoreBest?: boolean;
   /** Where the loop's state is saved after every epoch, for --resume. */
   checkpoint?: Checkpoint;
   /** Continue from `checkpoint` when it holds a saved state (a resumed run). */
@@ -68,12 +70,16 @@ export interface FitOptions {
   /** Multiply the learning rate by `factor` when validation loss has not improved for `patience` epochs. */
   reduceLrOnPlateau?: { factor: number; patience: number; minLr?: number };
   optimizer?: tf.Optimizer;
+  /** Label smoothing of the training loss (0: plain cross-entropy); validation loss is never smoothed. */
+  labelSmoothing?: number;
   label?: string;
 }
 
 export interface FitResult {
   history: EpochRecord[];
   bestEpoch: number;
+  /** The epoch whose weights the model ends with: the best one, or the last with restoreBest false. */
+  keptEpoch: number;
   stoppedEarly: boolean;
   interrupted: boolean;
   seconds: number;
@@ -118,7 +124,7 @@ async function trainEpoch(
     }
     let c = 0;
     const lossT = optimizer.minimize(() => {
-      const scored = sparseCrossEntropy(model.apply(x, { training: true }) as tf.Tensor, y);
+      const scored = sparseCrossEntropy(model.apply(x, { training: true }) as tf.Tensor, y, opts.labelSmoothing);
       c = scored.correct;
       return regularized ? (tf.addN([scored.loss, ...model.calculateLosses()]) as tf.Scalar) : scored.loss;
     }, true) as tf.Scalar;
@@ -255,12 +261,14 @@ export async function fit(model: tf.LayersModel, train: BatchSource, opts: FitOp
   // Restore the best epoch's weights: after early stopping, after an interruption, or when a
   // later epoch overfit. With no completed epoch the initial weights stay.
   if (bestWeights) {
-    restore(model, bestWeights);
+    if (opts.restoreBest !== false) restore(model, bestWeights);
     tf.dispose(bestWeights);
   }
+  const lastEpoch = loop.history[loop.history.length - 1]?.epoch ?? 0;
   return {
     history: loop.history,
     bestEpoch: loop.best?.epoch ?? 0,
+    keptEpoch: opts.restoreBest === false ? lastEpoch : loop.best?.epoch ?? 0,
     stoppedEarly,
     interrupted: opts.signal?.aborted ?? false,
     seconds: (Date.now() - started) / 1000,

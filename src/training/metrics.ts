@@ -10,6 +10,8 @@ export interface ScoredSample {
   label: number;
   predicted: number;
   confidence: number;
+  /** 1 when the true class has the highest probability, 2 when one class is above it, ... */
+  rank?: number;
 }
 
 export function confusionMatrix(samples: ScoredSample[], classes: number): number[][] {
@@ -31,13 +33,39 @@ export function perClassMetrics(confusion: number[][], classNames: string[]): Cl
   });
 }
 
+/**
+ * Wilson score interval for `correct` of `n` at 95% (z = 1.96): unlike p +- 1.96 SE it stays
+ * inside [0, 1] and is honest for small sets (2 of 2 right is [34%, 100%], not [100%, 100%]).
+ */
+export function wilsonInterval(correct: number, n: number, z = 1.959964): [number, number] {
+  if (n === 0) return [0, 1];
+  const p = correct / n;
+  const centre = (p + (z * z) / (2 * n)) / (1 + (z * z) / n);
+  const half = ((z / (1 + (z * z) / n)) * Math.sqrt((p * (1 - p)) / n + (z * z) / (4 * n * n)));
+  return [Math.max(0, centre - half), Math.min(1, centre + half)];
+}
+
+/** Top-k accuracies worth reporting: k = 3 and 5 where there are more classes than k. */
+function topKAccuracies(samples: ScoredSample[], classes: number): { k: number; accuracy: number }[] | undefined {
+  const ks = [3, 5].filter((k) => classes > k);
+  if (!ks.length || samples.some((s) => s.rank === undefined)) return undefined;
+  return ks.map((k) => ({ k, accuracy: samples.filter((s) => s.rank! <= k).length / Math.max(samples.length, 1) }));
+}
+
 export function summarize(samples: ScoredSample[], lossSum: number, classNames: string[]): Evaluation {
   const confusion = confusionMatrix(samples, classNames.length);
   const correct = samples.filter((s) => s.label === s.predicted).length;
+  const perClass = perClassMetrics(confusion, classNames);
+  const present = perClass.filter((c) => c.support > 0);
+  const topK = topKAccuracies(samples, classNames.length);
   return {
     accuracy: samples.length ? correct / samples.length : 0,
+    accuracyCI95: wilsonInterval(correct, samples.length),
+    // Mean recall over the classes present: what accuracy would be if every class were equally common.
+    balancedAccuracy: present.length ? present.reduce((a, c) => a + c.recall, 0) / present.length : 0,
+    ...(topK ? { topK } : {}),
     loss: samples.length ? lossSum / samples.length : 0,
-    perClass: perClassMetrics(confusion, classNames),
+    perClass,
     confusion,
   };
 }
@@ -45,38 +73,67 @@ export function summarize(samples: ScoredSample[], lossSum: number, classNames: 
 /**
  * Every sample of `source`, in order, through `model` in inference mode: its prediction, and the
  * summed clipped cross-entropy (Keras' clipping). One pass serves validation and test evaluation.
+ * With several `views` (test-time augmentation: the same samples in the same order, e.g. mirrored)
+ * the class probabilities are averaged over them.
  */
-export function scoreSamples(
+export async function scoreSamples(
   model: tf.LayersModel | InferenceEngine,
   source: BatchSource,
   batchSize: number,
   onBatch: () => void = () => {},
+  views: readonly BatchSource[] = [],
 ): Promise<{ samples: ScoredSample[]; lossSum: number }> {
-  return withTlKernels(() => scoreAll(model, source, batchSize, onBatch));
+  const all = [source, ...views];
+  const scored = await withTlKernels(async () => {
+    const each = [];
+    for (const s of all) each.push(await allProbabilities(model, s, batchSize, onBatch));
+    return each;
+  });
+  const probs = scored[0]!.probs;
+  for (const other of scored.slice(1)) for (let i = 0; i < probs.length; i++) probs[i]! += other.probs[i]!;
+  if (all.length > 1) for (let i = 0; i < probs.length; i++) probs[i]! /= all.length;
+  return scoreProbabilities(probs, scored[0]!.labels);
 }
 
-async function scoreAll(
+/** Class probabilities [samples, classes] of every sample of `source`, in order, and their labels. */
+async function allProbabilities(
   model: tf.LayersModel | InferenceEngine,
   source: BatchSource,
   batchSize: number,
   onBatch: () => void,
-): Promise<{ samples: ScoredSample[]; lossSum: number }> {
-  const samples: ScoredSample[] = [];
-  let lossSum = 0;
+): Promise<{ probs: Float64Array; labels: number[] }> {
+  const chunks: ArrayLike<number>[] = [];
+  const labels: number[] = [];
   for await (const { x, y } of source.batches(batchSize)) {
     await yieldToEventLoop();
-    const [p, labels] = await Promise.all([probabilities(model, x), y.data()]);
-    const k = p.length / labels.length;
-    for (let i = 0; i < labels.length; i++) {
-      let best = 0;
-      for (let j = 1; j < k; j++) if (p[i * k + j]! > p[i * k + best]!) best = j;
-      const label = labels[i]!;
-      lossSum += -Math.log(Math.min(Math.max(p[i * k + label]!, 1e-7), 1 - 1e-7));
-      samples.push({ label, predicted: best, confidence: p[i * k + best]! });
-    }
+    const [p, l] = await Promise.all([probabilities(model, x), y.data()]);
+    chunks.push(p);
+    labels.push(...Array.from(l));
     tf.dispose([x, y]);
     onBatch();
   }
+  const probs = new Float64Array(chunks.reduce((n, c) => n + c.length, 0));
+  let offset = 0;
+  for (const c of chunks) {
+    probs.set(c, offset);
+    offset += c.length;
+  }
+  return { probs, labels };
+}
+
+/** Prediction, confidence and the true class's rank per row; summed clipped cross-entropy. */
+function scoreProbabilities(p: Float64Array, labels: number[]): { samples: ScoredSample[]; lossSum: number } {
+  const samples: ScoredSample[] = [];
+  let lossSum = 0;
+  const k = labels.length ? p.length / labels.length : 0;
+  labels.forEach((label, i) => {
+    let best = 0;
+    let rank = 1;
+    for (let j = 1; j < k; j++) if (p[i * k + j]! > p[i * k + best]!) best = j;
+    for (let j = 0; j < k; j++) if (p[i * k + j]! > p[i * k + label]!) rank++;
+    lossSum += -Math.log(Math.min(Math.max(p[i * k + label]!, 1e-7), 1 - 1e-7));
+    samples.push({ label, predicted: best, confidence: p[i * k + best]!, rank });
+  });
   return { samples, lossSum };
 }
 
@@ -98,14 +155,15 @@ export async function evaluateModel(
   source: BatchSource,
   classNames: string[],
   batchSize = 256,
+  views: readonly BatchSource[] = [],
 ): Promise<{ evaluation: Evaluation; samples: ScoredSample[] }> {
-  const batches = Math.ceil(source.size / batchSize);
+  const batches = Math.ceil(source.size / batchSize) * (1 + views.length);
   const progress = createProgress({ label: 'evaluate', total: batches, unit: 'batches' });
   let batch = 0;
   const { samples, lossSum } = await scoreSamples(model, source, batchSize, () => {
     progress.tick();
     logEvent({ event: 'evaluate-batch', batch: ++batch, batches });
-  });
+  }, views);
   progress.done();
   const evaluation = summarize(samples, lossSum, classNames);
   logEvent({ event: 'evaluate', samples: samples.length, accuracy: evaluation.accuracy, loss: evaluation.loss });

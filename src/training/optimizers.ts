@@ -83,11 +83,13 @@ export interface ScoredLoss {
  * accuracy come from one JS pass over them: 2 kernels per step instead of ~30 tiny ones
  * (oneHot, clip, log, mul, sum, mean, their gradients, argMax, equal, cast, sum).
  */
-export function sparseCrossEntropy(probs: tf.Tensor, labels: tf.Tensor1D): ScoredLoss {
+export function sparseCrossEntropy(probs: tf.Tensor, labels: tf.Tensor1D, smoothing = 0): ScoredLoss {
   const [rows, classes] = probs.shape as [number, number];
   const p = probs.dataSync();
   const y = labels.dataSync();
   const grad = new Float32Array(rows * classes);
+  // Label smoothing (Keras' label_smoothing): the target is (1 - e) on the label plus e/K on every class.
+  const off = smoothing / classes;
   let sum = 0;
   let correct = 0;
   for (let r = 0; r < rows; r++) {
@@ -96,11 +98,15 @@ export function sparseCrossEntropy(probs: tf.Tensor, labels: tf.Tensor1D): Score
     let best = 0;
     for (let c = 1; c < classes; c++) if (p[base + c]! > p[base + best]!) best = c;
     if (best === label) correct++;
-    const q = p[base + label]!;
-    const clipped = Math.min(Math.max(q, CLIP), 1 - CLIP);
-    sum -= Math.log(Math.fround(clipped));
-    // d/dq of -log(clip(q))/rows; clipByValue passes the gradient on [min, max] inclusive.
-    if (q >= CLIP && q <= 1 - CLIP) grad[base + label] = -1 / (rows * q);
+    for (let c = 0; c < classes; c++) {
+      const target = c === label ? 1 - smoothing + off : off;
+      if (target === 0) continue;
+      const q = p[base + c]!;
+      const clipped = Math.min(Math.max(q, CLIP), 1 - CLIP);
+      sum -= target * Math.log(Math.fround(clipped));
+      // d/dq of -t log(clip(q))/rows; clipByValue passes the gradient on [min, max] inclusive.
+      if (q >= CLIP && q <= 1 - CLIP) grad[base + c] = -target / (rows * q);
+    }
   }
   const lossFn = tf.customGrad((...args) => {
     const x = args[0] as tf.Tensor;

@@ -6,6 +6,7 @@ import { RunDir, type Evaluation, type PredictionRecord, type RunConfig } from '
 import { loadLayersModelFromDir } from '../models/layers-io.js';
 import { decodeSamples, ImageBatchSource, listFolder, scanClassFolders, type ImageSample, type SkippedFile } from '../data/image-folder.js';
 import { isImageFile } from '../data/images.js';
+import { mirrorImage } from '../data/augment.js';
 import { imagesToArray, loadImageFor } from '../data/preprocess.js';
 import * as mobilenet from '@tensorflow-models/mobilenet';
 import { IMAGENET_CLASSES } from '@tensorflow-models/mobilenet/dist/imagenet_classes.js';
@@ -103,7 +104,16 @@ export function topK(probs: ArrayLike<number>, labels: readonly string[], k: num
     .map(({ index, p }, i) => ({ rank: i + 1, label: labels[index]!, index, probability: p }));
 }
 
-/** Class probabilities for each file, in batches; unreadable files are returned as skipped. */
+/** Whether a run averages each image's prediction with its mirror's (`tl train --tta`); finetuned runs inherit it. */
+export function usesTta(config: RunConfig): boolean {
+  return (config.hyperparameters as { tta?: unknown }).tta === true;
+}
+
+function averageInto(values: Float32Array, other: ArrayLike<number>): void {
+  for (let i = 0; i < values.length; i++) values[i] = (values[i]! + other[i]!) / 2;
+}
+
+/** Class probabilities for each file, in batches (averaged with the mirror's for --tta runs); unreadable files are returned as skipped. */
 export async function predictFiles(
   run: LoadedRun,
   files: readonly string[],
@@ -119,7 +129,9 @@ export async function predictFiles(
     for (let start = 0; start < samples.length; start += batchSize) {
       const decoded = await decodeSamples(samples.slice(start, start + batchSize), run.config.inputShape, skipped);
       if (decoded.length === 0) continue;
-      const values = await engine.run(imagesToArray(decoded.map((d) => d.image), preprocessing).data, decoded.length);
+      const images = decoded.map((d) => d.image);
+      const values = await engine.run(imagesToArray(images, preprocessing).data, decoded.length);
+      if (usesTta(run.config)) averageInto(values, await engine.run(imagesToArray(images.map(mirrorImage), preprocessing).data, decoded.length));
       const classes = run.labels.length;
       decoded.forEach((d, i) => predictions.push({ file: d.sample.file, top: topK(values.subarray(i * classes, (i + 1) * classes), run.labels, k) }));
     }
@@ -167,7 +179,8 @@ export async function evaluateRun(run: LoadedRun, dataDir: string, batchSize = 3
   const skipped = new Map(scanned.skipped.map((s) => [s.file, s.reason]));
   const { engine, preprocessing } = await runInference(run);
   const source = new ImageBatchSource(scanned.samples, run.config.inputShape, preprocessing, skipped);
-  const { evaluation, samples: scored } = await evaluateModel(engine, source, run.labels, batchSize).finally(() => engine.dispose());
+  const mirrored = usesTta(run.config) ? [new ImageBatchSource(scanned.samples, run.config.inputShape, preprocessing, skipped, mirrorImage)] : [];
+  const { evaluation, samples: scored } = await evaluateModel(engine, source, run.labels, batchSize, mirrored).finally(() => engine.dispose());
   const used = scanned.samples.filter((s) => !skipped.has(s.file));
   const misclassified = scored
     .map((s, i) => ({ file: used[i]!.file, label: run.labels[s.label]!, predicted: run.labels[s.predicted]!, confidence: s.confidence, wrong: s.label !== s.predicted }))

@@ -43,10 +43,12 @@ export async function evaluateOnEngine(
   source: BatchSource,
   classNames: string[],
   batchSize?: number,
+  /** Test-time augmentation: the same samples, changed (mirrored); probabilities are averaged. */
+  views: readonly BatchSource[] = [],
 ): Promise<{ evaluation: Evaluation; samples: ScoredSample[]; engine: EngineName }> {
   const engine = await engineForModel(model);
   try {
-    return { ...(await evaluateModel(engine, source, classNames, batchSize)), engine: engine.name };
+    return { ...(await evaluateModel(engine, source, classNames, batchSize, views)), engine: engine.name };
   } finally {
     await engine.dispose();
   }

@@ -7,14 +7,33 @@ import { joinBaseAndHead, buildHead, HEAD_UNITS } from '../models/head.js';
 import { engineForModel } from '../models/engine.js';
 import { initBackend } from '../runtime/backend.js';
 import { TlError } from '../util/errors.js';
-import { cachedFeatureSource, extractFeatures, FeatureCache, type ExtractionResult } from './feature-cache.js';
+import { cachedFeatureSource, computeViews, extractFeatures, FeatureCache, type ExtractionResult } from './feature-cache.js';
 import { fit, type TrainingCallbacks } from './loop.js';
 import { runFingerprint } from './checkpoint.js';
 import type { RunWorkspace } from '../artifacts/workspace.js';
 import { buildRun, fitSummary, defaultRunDir, type TrainedRun } from './run-writer.js';
 import type { ScoredSample } from './metrics.js';
 import { evaluateOnEngine } from './run-engine.js';
-import { ADAM_LR_OPTION, OUT_OPTION, SEED_OPTION, VAL_SPLIT_OPTION, integerType, numberType, positiveInteger, resolveOptions, text, type OptionTable } from '../util/options.js';
+import {
+  ADAM_LR_OPTION,
+  OUT_OPTION,
+  PATIENCE_OPTION,
+  RESTORE_BEST_OPTION,
+  SEED_OPTION,
+  TEST_SPLIT_OPTION,
+  VAL_SPLIT_OPTION,
+  flag,
+  integerType,
+  nonNegativeInteger,
+  numberType,
+  positiveInteger,
+  resolveOptions,
+  text,
+  type OptionTable,
+} from '../util/options.js';
+import { augmentType } from '../data/augment.js';
+import { augmentedViews, mirrorKeys, mirroredViews, viewKeys } from './feature-views.js';
+import { heldOutFacts } from './run-facts.js';
 import { MAX_INPUT_SIZE } from '../backbones/layers.js';
 
 /**
@@ -31,6 +50,18 @@ export const TRANSFER_OPTIONS = {
   lr: ADAM_LR_OPTION,
   size: { type: integerType(`an integer number of pixels up to ${MAX_INPUT_SIZE}`, { min: 1, max: MAX_INPUT_SIZE }), default: 150, placeholder: '<px>', help: 'square input size the images are resized to (at least the backbone\'s minimum)' },
   valSplit: VAL_SPLIT_OPTION,
+  testSplit: TEST_SPLIT_OPTION,
+  patience: PATIENCE_OPTION,
+  restoreBest: RESTORE_BEST_OPTION,
+  augment: { type: augmentType, default: 'none', help: 'augmentation of the training images (flip,rotate=DEG,zoom=F,translate=F,contrast=F,brightness=F, or none), as Keras\' Random* layers' },
+  augmentCopies: { type: nonNegativeInteger, default: 0, help: 'augmented views per training image, computed once through the frozen base and cached; each epoch draws one view per image' },
+  tta: { type: flag, default: false, help: 'test-time augmentation: average the predictions for each image and its mirror' },
+  headUnits: { type: nonNegativeInteger, default: HEAD_UNITS, help: 'units of the head\'s hidden Dense ReLU layer (0: a linear softmax on the pooled features)' },
+  dropout: { type: numberType('in [0, 1)', { min: 0, below: 1 }), default: 0, help: 'dropout rate before the head\'s softmax layer' },
+  l2: { type: numberType('at least 0', { min: 0 }), default: 0, help: 'L2 penalty on the head\'s Dense kernels' },
+  labelSmoothing: { type: numberType('in [0, 1)', { min: 0, below: 1 }), default: 0, help: 'label smoothing of the training loss' },
+  finetuneEpochs: { type: nonNegativeInteger, default: 0, help: 'then fine-tune the whole model for this many epochs (as fastai\'s fine_tune); the head-only run is kept in OUT-head' },
+  finetuneLr: { ...ADAM_LR_OPTION, default: 1e-5, help: 'Adam learning rate of --finetune-epochs' },
   seed: SEED_OPTION,
   out: { ...OUT_OPTION, help: 'run directory (default runs/<data>-<backbone>-<time>); never overwritten' },
 } satisfies OptionTable;
@@ -47,6 +78,22 @@ export interface TransferTrainOptions {
   /** Square input size in pixels. */
   size?: number;
   valSplit?: number;
+  /** Held out as the test set when the folder has no test/ tree. */
+  testSplit?: number;
+  patience?: number;
+  restoreBest?: boolean;
+  /** `flip,rotate=15,zoom=0.1` (see data/augment.ts). */
+  augment?: string;
+  augmentCopies?: number;
+  tta?: boolean;
+  /** Hidden units of the head; 0 is a linear head. */
+  headUnits?: number;
+  dropout?: number;
+  l2?: number;
+  labelSmoothing?: number;
+  /** Fine-tune end to end after the head (the head-only run goes to `OUT-head`). */
+  finetuneEpochs?: number;
+  finetuneLr?: number;
   seed?: number;
   out?: string;
   /** Continue the unfinished run in `OUT.partial` from its last checkpoint. */
@@ -63,6 +110,8 @@ export interface TransferTrainResult {
   metrics: RunMetrics;
   /** What the feature pass did: `computed` is 0 when every feature came from the cache. */
   features: Pick<ExtractionResult, 'computed' | 'reused' | 'seconds'>;
+  /** With --finetune-epochs: the head-only run `runDir` was fine-tuned from. */
+  headRunDir?: string;
 }
 
 /** `flowers` for .../flowers and for .../flowers/train: what a run and its metrics call the data. */
@@ -99,7 +148,13 @@ function allSamples(data: ImageFolderData): ImageSample[] {
 }
 
 /** Feature maps of every image in the cache; returns how each file is keyed. */
-async function cacheFeatures(data: ImageFolderData, backbone: LoadedBackbone, inputShape: [number, number, number], skipped: Map<string, string>) {
+async function cacheFeatures(
+  data: ImageFolderData,
+  backbone: LoadedBackbone,
+  inputShape: [number, number, number],
+  skipped: Map<string, string>,
+  views: { augment: string; copies: number; seed: number; tta: boolean },
+) {
   const featureShape = backbone.model.outputs[0]!.shape.slice(1) as number[];
   const engine = await engineForModel(backbone.model);
   const cache = await FeatureCache.open(
@@ -117,12 +172,11 @@ async function cacheFeatures(data: ImageFolderData, backbone: LoadedBackbone, in
     featureShape,
   );
   try {
-    const extraction = await extractFeatures(allSamples(data), engine, cache, {
-      inputShape,
-      preprocessing: backbone.spec.preprocessing,
-      skipped,
-      label: 'base features',
-    });
+    const extractOptions = { inputShape, preprocessing: backbone.spec.preprocessing, skipped };
+    const extraction = await extractFeatures(allSamples(data), engine, cache, { ...extractOptions, label: 'base features' });
+    const augmented = augmentedViews(data.train, extraction.hashes, views);
+    if (augmented.length) await computeViews(augmented, engine, cache, { ...extractOptions, label: 'augmented features' });
+    if (views.tta) await computeViews(mirroredViews(data.test, extraction.hashes), engine, cache, { ...extractOptions, label: 'mirrored test features' });
     return { cache, featureShape, extraction, engine: engine.name };
   } finally {
     await engine.dispose();
@@ -146,23 +200,29 @@ export async function trainTransfer(opts: TransferTrainOptions): Promise<Transfe
   const weights = await parseWeightsSource(o.weights);
   const label = modelLabel(opts.backbone, opts.alpha);
   const out = path.resolve(opts.out ?? defaultRunDir(datasetNameOf(path.resolve(opts.dataDir)), label));
-  return buildRun(out, { resume: opts.resume }, (ws) => trainTransferInto(ws, opts, o, weights, label));
+  if (o.finetuneEpochs === 0) return buildRun(out, { resume: opts.resume }, (ws) => trainTransferInto(ws, opts, o, weights, label));
+  const head = await buildRun(`${out}-head`, { resume: opts.resume }, (ws) => trainTransferInto(ws, opts, o, weights, label));
+  // Loaded when used: finetune.ts builds on this module (its options and dataset facts).
+  const { finetune } = await import('./finetune.js');
+  const tuned = await finetune({ run: head.runDir, epochs: o.finetuneEpochs, lr: o.finetuneLr, patience: o.patience, restoreBest: o.restoreBest, out, resume: opts.resume, signal: opts.signal, callbacks: opts.callbacks, command: opts.command });
+  return { ...tuned, features: head.features, headRunDir: head.runDir };
 }
 
 type ResolvedTransferOptions = ReturnType<typeof resolveOptions<typeof TRANSFER_OPTIONS>>;
 
 async function trainTransferInto(ws: RunWorkspace, opts: TransferTrainOptions, o: ResolvedTransferOptions, weights: WeightsSource, label: string): Promise<TrainedRun<TransferTrainResult>> {
   const backend = await initBackend();
-  const data = await openImageFolder(opts.dataDir, { valSplit: o.valSplit, seed: o.seed });
+  const data = await openImageFolder(opts.dataDir, { valSplit: o.valSplit, testSplit: o.testSplit, seed: o.seed });
   const inputShape: [number, number, number] = [o.size, o.size, 3];
   const backbone = await loadBackbone({ name: o.backbone, alpha: o.alpha, inputShape, weights, seed: o.seed });
 
   const skipped = new Map(data.skipped.map((s) => [s.file, s.reason]));
-  const { cache, featureShape, extraction, engine } = await cacheFeatures(data, backbone, inputShape, skipped);
+  const views = { augment: o.augment, copies: o.augmentCopies, seed: o.seed, tta: o.tta };
+  const { cache, featureShape, extraction, engine } = await cacheFeatures(data, backbone, inputShape, skipped, views);
   requireEveryClass(data.train, skipped, data.classNames, data.root);
 
-  const head = buildHead({ featureShape, classes: data.classNames.length, seed: o.seed });
-  const train = cachedFeatureSource(data.train, extraction.hashes, cache);
+  const head = buildHead({ featureShape, classes: data.classNames.length, seed: o.seed, units: o.headUnits, dropout: o.dropout, l2: o.l2 });
+  const train = cachedFeatureSource(data.train, viewKeys(data.train, extraction.hashes, views), cache);
   const val = data.val.length ? cachedFeatureSource(data.val, extraction.hashes, cache) : undefined;
   const hyperparameters = {
     epochs: o.epochs,
@@ -171,7 +231,16 @@ async function trainTransferInto(ws: RunWorkspace, opts: TransferTrainOptions, o
     optimizer: 'adam',
     size: o.size,
     valSplit: o.valSplit,
-    headUnits: HEAD_UNITS,
+    testSplit: o.testSplit,
+    patience: o.patience,
+    restoreBest: o.restoreBest,
+    augment: o.augment,
+    augmentCopies: o.augmentCopies,
+    tta: o.tta,
+    headUnits: o.headUnits,
+    dropout: o.dropout,
+    l2: o.l2,
+    labelSmoothing: o.labelSmoothing,
     ...(backbone.alpha !== undefined ? { alpha: backbone.alpha } : {}),
   };
   const result = await fit(head, train, {
@@ -180,6 +249,9 @@ async function trainTransferInto(ws: RunWorkspace, opts: TransferTrainOptions, o
     lr: o.lr,
     seed: o.seed,
     validation: val,
+    earlyStopping: o.patience > 0 && val ? { patience: o.patience, monitor: 'val_loss' } : undefined,
+    restoreBest: o.restoreBest,
+    labelSmoothing: o.labelSmoothing,
     checkpoint: { dir: ws.checkpointDir, fingerprint: runFingerprint({ data: data.root, backbone: backbone.spec.name, weights: backbone.weightsSource, seed: o.seed }, hyperparameters) },
     resume: ws.resuming,
     signal: opts.signal,
@@ -188,10 +260,12 @@ async function trainTransferInto(ws: RunWorkspace, opts: TransferTrainOptions, o
     label: 'head epoch',
   });
   const test = cachedFeatureSource(data.test, extraction.hashes, cache);
-  const { evaluation, samples } = await evaluateOnEngine(head, test, data.classNames);
+  const mirrored = o.tta ? [cachedFeatureSource(data.test, mirrorKeys(data.test, extraction.hashes), cache)] : [];
+  const { evaluation, samples } = await evaluateOnEngine(head, test, data.classNames, undefined, mirrored);
 
   const metrics: RunMetrics = {
     test: evaluation,
+    ...heldOutFacts(data, evaluation, result, o.restoreBest),
     trainSeconds: extraction.seconds + result.seconds,
     backend,
     engine,

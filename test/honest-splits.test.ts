@@ -1,0 +1,99 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { openImageFolder } from '../src/data/image-folder.js';
+import { trainTransfer } from '../src/training/transfer.js';
+import { wilsonInterval, summarize } from '../src/training/metrics.js';
+import type { EpochRecord, PredictionRecord, RunMetrics } from '../src/artifacts/run.js';
+import { tempDir, tlBin } from './helpers.js';
+import { flowerSubset, mobilenet025 } from './transfer-fixtures.js';
+
+process.env.TL_HOME = tempDir('tl-home-');
+const env = { ...process.env, TL_QUIET: '1', TL_BACKEND: 'wasm' };
+
+async function readJson<T>(dir: string, name: string): Promise<T> {
+  return JSON.parse(await fs.readFile(path.join(dir, name), 'utf8')) as T;
+}
+
+const files = (samples: { file: string }[]) => new Set(samples.map((s) => s.file));
+
+test('a folder without test/: the held-out test images are never trained on or used to choose the epoch', async () => {
+  const data = await flowerSubset('train', 12);
+  const runs = tempDir('tl-runs-');
+  const split = await openImageFolder(data, { valSplit: 0.2, testSplit: 0.2, seed: 3 });
+  const [train, val, test] = [files(split.train), files(split.val), files(split.test)];
+  assert.equal(train.size + val.size + test.size, 60);
+  assert.ok([...test].every((f) => !train.has(f) && !val.has(f)));
+
+  const result = await trainTransfer({ dataDir: data, backbone: 'mobilenet', weights: mobilenet025(), epochs: 3, valSplit: 0.2, testSplit: 0.2, seed: 3, out: path.join(runs, 'run') });
+  const metrics = await readJson<RunMetrics>(result.runDir, 'metrics.json');
+  assert.equal(metrics.evaluatedOn, 'test');
+  assert.deepEqual([metrics.dataset.trainCount, metrics.dataset.valCount, metrics.dataset.testCount], [train.size, val.size, test.size]);
+  // The scored files are exactly the held-out split: the same one the run trained and validated without.
+  const predictions = await readJson<PredictionRecord[]>(result.runDir, 'predictions.json');
+  assert.deepEqual(new Set(predictions.map((p) => (p.source as { path: string }).path)), test);
+  assert.equal(metrics.restoredBest, true);
+  assert.equal(metrics.keptEpoch, metrics.bestEpoch);
+  const [low, high] = metrics.test.accuracyCI95!;
+  assert.ok(low <= metrics.test.accuracy && metrics.test.accuracy <= high);
+  assert.ok(metrics.warnings?.some((w) => /the test set has only 10 images/.test(w)), 'a 10-image test set is called small');
+
+  // --test-split 0: the figure is the validation split's, and says so.
+  const onVal = await trainTransfer({ dataDir: data, backbone: 'mobilenet', weights: mobilenet025(), epochs: 2, testSplit: 0, restoreBest: false, out: path.join(runs, 'val') });
+  assert.equal(onVal.metrics.evaluatedOn, 'validation');
+  assert.ok(onVal.metrics.warnings?.some((w) => /measured on the validation split that chose the epoch/.test(w)));
+  assert.equal(onVal.metrics.restoredBest, false);
+  assert.equal(onVal.metrics.keptEpoch, 2, '--no-restore-best keeps the last epoch');
+});
+
+test('tl train --patience stops when validation loss stops improving; augmented copies are cached once', async () => {
+  const data = await flowerSubset('train', 8);
+  const runs = tempDir('tl-runs-');
+  process.env.TL_HOME = tempDir('tl-home-'); // a cache of its own, to count its files
+  const first = await trainTransfer({ dataDir: data, backbone: 'mobilenet', weights: mobilenet025(), epochs: 40, lr: 1e-2, patience: 1, augment: 'flip,zoom=0.1', augmentCopies: 2, out: path.join(runs, 'a') });
+  const history = await readJson<EpochRecord[]>(first.runDir, 'history.json');
+  assert.equal(first.metrics.stoppedEarly, true);
+  assert.ok(history.length < 40);
+  assert.equal(history.length, first.metrics.bestEpoch! + 1, 'one epoch without improvement, then stop');
+  const trainCount = first.metrics.dataset.trainCount;
+  assert.equal(first.features.computed, 40, 'the base ran once per image');
+  const second = await trainTransfer({ dataDir: data, backbone: 'mobilenet', weights: mobilenet025(), epochs: 1, augment: 'flip,zoom=0.1', augmentCopies: 2, out: path.join(runs, 'b') });
+  assert.equal(second.features.computed, 0, 'originals and their augmented copies all come from the cache');
+  const cacheFiles = await countFiles(path.join(process.env.TL_HOME!, 'features'));
+  assert.equal(cacheFiles, 40 + 2 * trainCount, 'one feature map per image plus two per training image');
+});
+
+async function countFiles(dir: string): Promise<number> {
+  const entries = await fs.readdir(dir, { recursive: true, withFileTypes: true });
+  return entries.filter((e) => e.isFile() && e.name.endsWith('.f32')).length;
+}
+
+test('--augment with an unknown or out-of-range option fails with one line listing the valid ones', () => {
+  for (const bad of ['flip,spin=3', 'rotate=500']) {
+    const r = spawnSync(process.execPath, [tlBin, 'train', '--backbone', 'mobilenet', '--augment', bad, 'x'], { encoding: 'utf8', env });
+    assert.equal(r.status, 1);
+    const lines = r.stderr.trim().split('\n');
+    assert.match(lines[0]!, new RegExp(`'${bad}' is invalid`));
+    assert.match(lines[0]!, /--augment .*must be a comma-separated list of flip, rotate=DEGREES \(0-180\), zoom=F.*brightness=F \(0-1\), or none/);
+    assert.ok(lines.length <= 2, r.stderr);
+  }
+});
+
+test('accuracy carries a Wilson 95% interval; balanced and top-k accuracy', () => {
+  const [low, high] = wilsonInterval(2, 2);
+  assert.ok(Math.abs(low - 0.3424) < 1e-3 && high === 1, `2 of 2 right is [34%, 100%], got [${low}, ${high}]`);
+  const [l2, h2] = wilsonInterval(80, 100);
+  assert.ok(Math.abs(l2 - 0.7112) < 1e-3 && Math.abs(h2 - 0.8667) < 1e-3);
+  // 6 of class 0 all right, 2 of class 1 both wrong (ranked 2nd and 4th of 4).
+  const samples = [
+    ...Array.from({ length: 6 }, () => ({ label: 0, predicted: 0, confidence: 0.9, rank: 1 })),
+    { label: 1, predicted: 0, confidence: 0.6, rank: 2 },
+    { label: 1, predicted: 2, confidence: 0.5, rank: 4 },
+  ];
+  const e = summarize(samples, 0, ['a', 'b', 'c', 'd']);
+  assert.equal(e.accuracy, 0.75);
+  assert.equal(e.balancedAccuracy, 0.5, 'mean recall over the classes present: (1 + 0) / 2');
+  assert.deepEqual(e.topK, [{ k: 3, accuracy: 7 / 8 }], 'top-5 needs more than 5 classes');
+});
