@@ -16,8 +16,8 @@ function allWeights(model: tf.LayersModel): Map<string, Float32Array> {
   return new Map(model.weights.map((w) => [w.originalName, w.read().dataSync() as Float32Array]));
 }
 
-/** Small inputs keep VGG16 and Xception fast on wasm; 71 is Xception's minimum. */
-for (const { name, size } of [{ name: 'vgg16', size: 64 }, { name: 'xception', size: 71 }]) {
+/** Small inputs keep VGG16 and Xception fast on wasm; 71 is Xception's minimum. MobileNetV2's width is read back from the file. */
+for (const { name, size } of [{ name: 'vgg16', size: 64 }, { name: 'xception', size: 71 }, { name: 'mobilenetv2', size: 96 }]) {
   test(`${name}: random weights written as tfjs and as Keras .h5 read back identical, with identical outputs`, async (t) => {
     const dir = tempDir('tl-backbone-io-');
     t.after(() => rmSync(dir, { recursive: true, force: true }));
