@@ -5,7 +5,11 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { openImageFolder } from '../src/data/image-folder.js';
 import { trainTransfer } from '../src/training/transfer.js';
+import * as tf from '@tensorflow/tfjs';
 import { wilsonInterval, summarize } from '../src/training/metrics.js';
+import { balancedClassWeights, imbalanceWarning } from '../src/training/run-facts.js';
+import { sparseCrossEntropy } from '../src/training/optimizers.js';
+import { initBackend } from '../src/runtime/backend.js';
 import type { EpochRecord, PredictionRecord, RunMetrics } from '../src/artifacts/run.js';
 import { tempDir, tlBin } from './helpers.js';
 import { flowerSubset, mobilenet025 } from './transfer-fixtures.js';
@@ -96,4 +100,26 @@ test('accuracy carries a Wilson 95% interval; balanced and top-k accuracy', () =
   assert.equal(e.accuracy, 0.75);
   assert.equal(e.balancedAccuracy, 0.5, 'mean recall over the classes present: (1 + 0) / 2');
   assert.deepEqual(e.topK, [{ k: 3, accuracy: 7 / 8 }], 'top-5 needs more than 5 classes');
+});
+
+test('an imbalanced folder is called out, and --class-weight balanced weights each class by n / (classes * n_k)', async () => {
+  const dir = await flowerSubset('train', 3);
+  await flowerSubset('train', 10, 3, dir); // daisy & co. get 13 each...
+  for (const label of ['bluebell', 'pansy', 'sunflower', 'tigerlily']) {
+    const names = (await fs.readdir(path.join(dir, label))).sort();
+    for (const name of names.slice(3)) await fs.rm(path.join(dir, label, name)); // ...then all but daisy go back to 3
+  }
+  const data = await openImageFolder(dir, { valSplit: 0, testSplit: 0, seed: 1 });
+  assert.match(imbalanceWarning(data.train, data.classNames)!, /class counts differ by more than 3x \(daisy: 13, bluebell: 3\).*--class-weight balanced/);
+  assert.deepEqual(balancedClassWeights(data.train, 5).map((w) => +w.toFixed(4)), [25 / 15, 25 / 65, 25 / 15, 25 / 15, 25 / 15].map((w) => +w.toFixed(4)));
+  const balanced = await openImageFolder(await flowerSubset('train', 4), { valSplit: 0, testSplit: 0, seed: 1 });
+  assert.equal(imbalanceWarning(balanced.train, balanced.classNames), undefined);
+
+  await initBackend();
+  // A class weight scales that row's loss and gradient: weight 3 on class 1 triples a class-1 batch's loss.
+  const probs = tf.tensor2d([[0.2, 0.8], [0.6, 0.4]]);
+  const labels = tf.tensor1d([1, 1], 'int32');
+  const plain = sparseCrossEntropy(probs, labels).loss.dataSync()[0]!;
+  const weighted = sparseCrossEntropy(probs, labels, 0, [1, 3]).loss.dataSync()[0]!;
+  assert.ok(Math.abs(weighted - 3 * plain) < 1e-6);
 });

@@ -72,6 +72,8 @@ export interface FitOptions {
   optimizer?: tf.Optimizer;
   /** Label smoothing of the training loss (0: plain cross-entropy); validation loss is never smoothed. */
   labelSmoothing?: number;
+  /** Per-class weights of the training loss (Keras' class_weight), indexed by label. */
+  classWeights?: readonly number[];
   label?: string;
 }
 
@@ -124,7 +126,7 @@ async function trainEpoch(
     }
     let c = 0;
     const lossT = optimizer.minimize(() => {
-      const scored = sparseCrossEntropy(model.apply(x, { training: true }) as tf.Tensor, y, opts.labelSmoothing);
+      const scored = sparseCrossEntropy(model.apply(x, { training: true }) as tf.Tensor, y, opts.labelSmoothing, opts.classWeights);
       c = scored.correct;
       return regularized ? (tf.addN([scored.loss, ...model.calculateLosses()]) as tf.Scalar) : scored.loss;
     }, true) as tf.Scalar;

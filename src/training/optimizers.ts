@@ -83,7 +83,7 @@ export interface ScoredLoss {
  * accuracy come from one JS pass over them: 2 kernels per step instead of ~30 tiny ones
  * (oneHot, clip, log, mul, sum, mean, their gradients, argMax, equal, cast, sum).
  */
-export function sparseCrossEntropy(probs: tf.Tensor, labels: tf.Tensor1D, smoothing = 0): ScoredLoss {
+export function sparseCrossEntropy(probs: tf.Tensor, labels: tf.Tensor1D, smoothing = 0, classWeights?: readonly number[]): ScoredLoss {
   const [rows, classes] = probs.shape as [number, number];
   const p = probs.dataSync();
   const y = labels.dataSync();
@@ -98,8 +98,10 @@ export function sparseCrossEntropy(probs: tf.Tensor, labels: tf.Tensor1D, smooth
     let best = 0;
     for (let c = 1; c < classes; c++) if (p[base + c]! > p[base + best]!) best = c;
     if (best === label) correct++;
+    // Keras' class_weight: each row's loss scaled by its true class's weight.
+    const weight = classWeights?.[label] ?? 1;
     for (let c = 0; c < classes; c++) {
-      const target = c === label ? 1 - smoothing + off : off;
+      const target = (c === label ? 1 - smoothing + off : off) * weight;
       if (target === 0) continue;
       const q = p[base + c]!;
       const clipped = Math.min(Math.max(q, CLIP), 1 - CLIP);

@@ -17,7 +17,13 @@ export function imbalanceWarning(train: readonly ImageSample[], classNames: read
   const [most, least] = [Math.max(...counts), Math.min(...counts)];
   if (least === 0 || most <= IMBALANCE_RATIO * least) return undefined;
   const name = (n: number) => classNames[counts.indexOf(n)];
-  return `class counts differ by more than ${IMBALANCE_RATIO}x (${name(most)}: ${most}, ${name(least)}: ${least}); read balanced accuracy, not accuracy`;
+  return `class counts differ by more than ${IMBALANCE_RATIO}x (${name(most)}: ${most}, ${name(least)}: ${least}); read balanced accuracy, not accuracy, and consider --class-weight balanced`;
+}
+
+/** `--class-weight balanced`: n / (classes * n_k) per class, as scikit-learn and Keras users compute it. */
+export function balancedClassWeights(train: readonly ImageSample[], classes: number): number[] {
+  const counts = Array.from({ length: classes }, (_, k) => train.filter((s) => s.label === k).length);
+  return counts.map((n) => (n > 0 ? train.length / (classes * n) : 0));
 }
 
 /**

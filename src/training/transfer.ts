@@ -26,6 +26,7 @@ import {
   integerType,
   nonNegativeInteger,
   numberType,
+  oneOf,
   positiveInteger,
   resolveOptions,
   text,
@@ -33,7 +34,7 @@ import {
 } from '../util/options.js';
 import { augmentType } from '../data/augment.js';
 import { augmentedViews, mirrorKeys, mirroredViews, viewKeys } from './feature-views.js';
-import { heldOutFacts } from './run-facts.js';
+import { balancedClassWeights, heldOutFacts } from './run-facts.js';
 import { MAX_INPUT_SIZE } from '../backbones/layers.js';
 
 /**
@@ -60,6 +61,7 @@ export const TRANSFER_OPTIONS = {
   dropout: { type: numberType('in [0, 1)', { min: 0, below: 1 }), default: 0, help: 'dropout rate before the head\'s softmax layer' },
   l2: { type: numberType('at least 0', { min: 0 }), default: 0, help: 'L2 penalty on the head\'s Dense kernels' },
   labelSmoothing: { type: numberType('in [0, 1)', { min: 0, below: 1 }), default: 0, help: 'label smoothing of the training loss' },
+  classWeight: { type: oneOf(['none', 'balanced'] as const), default: 'none' as 'none' | 'balanced', help: 'balanced: weight each class\'s loss by n / (classes * n_class), for imbalanced folders' },
   finetuneEpochs: { type: nonNegativeInteger, default: 0, help: 'then fine-tune the whole model for this many epochs (as fastai\'s fine_tune); the head-only run is kept in OUT-head' },
   finetuneLr: { ...ADAM_LR_OPTION, default: 1e-5, help: 'Adam learning rate of --finetune-epochs' },
   seed: SEED_OPTION,
@@ -91,6 +93,7 @@ export interface TransferTrainOptions {
   dropout?: number;
   l2?: number;
   labelSmoothing?: number;
+  classWeight?: 'none' | 'balanced';
   /** Fine-tune end to end after the head (the head-only run goes to `OUT-head`). */
   finetuneEpochs?: number;
   finetuneLr?: number;
@@ -241,6 +244,7 @@ async function trainTransferInto(ws: RunWorkspace, opts: TransferTrainOptions, o
     dropout: o.dropout,
     l2: o.l2,
     labelSmoothing: o.labelSmoothing,
+    classWeight: o.classWeight,
     ...(backbone.alpha !== undefined ? { alpha: backbone.alpha } : {}),
   };
   const result = await fit(head, train, {
@@ -252,6 +256,7 @@ async function trainTransferInto(ws: RunWorkspace, opts: TransferTrainOptions, o
     earlyStopping: o.patience > 0 && val ? { patience: o.patience, monitor: 'val_loss' } : undefined,
     restoreBest: o.restoreBest,
     labelSmoothing: o.labelSmoothing,
+    classWeights: o.classWeight === 'balanced' ? balancedClassWeights(data.train, data.classNames.length) : undefined,
     checkpoint: { dir: ws.checkpointDir, fingerprint: runFingerprint({ data: data.root, backbone: backbone.spec.name, weights: backbone.weightsSource, seed: o.seed }, hyperparameters) },
     resume: ws.resuming,
     signal: opts.signal,
