@@ -17,9 +17,10 @@ import { register as registerEvaluate } from './commands/evaluate.js';
 import { register as registerFinetune } from './commands/finetune.js';
 import { register as registerClassify } from './commands/classify.js';
 import { register as registerExport } from './commands/export.js';
+import { register as registerLrFind } from './commands/lr-find.js';
 
 /** Each command module adds its subcommand; the library does the work. */
-const COMMANDS: ((program: Command) => void)[] = [registerInfo, registerReport, registerSweep, registerCustom, registerDatasets, registerBackbones, registerTrain, registerPredict, registerEvaluate, registerFinetune, registerClassify, registerExport];
+const COMMANDS: ((program: Command) => void)[] = [registerInfo, registerReport, registerSweep, registerCustom, registerDatasets, registerBackbones, registerTrain, registerPredict, registerEvaluate, registerFinetune, registerClassify, registerExport, registerLrFind];
 
 export function buildProgram(): Command {
   const program = new Command('tl')

@@ -151,7 +151,7 @@ function allSamples(data: ImageFolderData): ImageSample[] {
 }
 
 /** Feature maps of every image in the cache; returns how each file is keyed. */
-async function cacheFeatures(
+export async function cacheFeatures(
   data: ImageFolderData,
   backbone: LoadedBackbone,
   inputShape: [number, number, number],
