@@ -8,6 +8,7 @@ import { initBackend } from '../src/runtime/backend.js';
 import { loadBackbone } from '../src/backbones/index.js';
 import { withTlKernels } from '../src/runtime/patches.js';
 import { withBatchNormInference, withFusedConvolutions } from '../src/training/layer-patches.js';
+import { setSimdEnabled } from '../src/runtime/wasm-kernels/simd.js';
 import { relativeError, shared } from './helpers.js';
 
 /**
@@ -80,13 +81,20 @@ async function compareFineTuningStep(): Promise<{ wasm: Step; cpu: Step }> {
   return { wasm, cpu };
 }
 
-test('fine-tuning MobileNet (BN on frozen statistics): each BN -> ReLU6 pair is one op on wasm, with stock tfjs gradients (cpu)', async () => {
-  const { wasm, cpu } = await compareFineTuningStep();
-  assert.equal(count(wasm.kernels, 'TlAffineRelu'), 27);
-  assert.equal(count(wasm.kernels, 'TlAffineReluGrad'), 27);
-  for (const stock of ['ClipByValue', 'Relu', 'GreaterEqual']) assert.equal(count(wasm.kernels, stock), 0, stock);
-  assert.equal(count(cpu.kernels, 'TlAffineRelu'), 0);
-});
+for (const simd of [true, false]) {
+  test(`fine-tuning MobileNet (BN on frozen statistics): each BN -> ReLU6 pair is one op on wasm, with stock tfjs gradients (cpu); ${simd ? 'SIMD' : 'JS'} loops`, async () => {
+    setSimdEnabled(simd);
+    try {
+      const { wasm, cpu } = await compareFineTuningStep();
+      assert.equal(count(wasm.kernels, 'TlAffineRelu'), 27);
+      assert.equal(count(wasm.kernels, 'TlAffineReluGrad'), 27);
+      for (const stock of ['ClipByValue', 'Relu', 'GreaterEqual']) assert.equal(count(wasm.kernels, stock), 0, stock);
+      assert.equal(count(cpu.kernels, 'TlAffineRelu'), 0);
+    } finally {
+      setSimdEnabled(true);
+    }
+  });
+}
 
 /** Conv -> ReLU6 twice (no BatchNorm in between to fuse with), with activations well past 6. */
 function reluSixNet(): tf.LayersModel {

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import type { KernelArgs } from './scope.js';
+import { heapPtr, simdFor, withScratch, type SimdKernels } from './simd.js';
 
 /**
  * BatchNormalization on frozen statistics followed by a ReLU (capped, for ReLU6) is, per channel c,
@@ -17,22 +18,36 @@ export interface AffineReluAttrs {
   maxValue: number;
 }
 
-/** [heap views of the tensors], channels, and the pixel count. */
-function views(be: BackendWasm, tensors: tf.TensorInfo[]): { arrays: Float32Array[]; channels: number } {
-  return { arrays: tensors.map((t) => be.typedArrayFromHeap(t) as Float32Array), channels: tensors[0]!.shape[tensors[0]!.shape.length - 1]! };
+/** Heap views of float32 tensors (valid until the next allocation). */
+const views = (be: BackendWasm, tensors: tf.TensorInfo[]) => tensors.map((t) => be.typedArrayFromHeap(t) as Float32Array);
+
+/** simd.wat where it runs and the channels come in fours; the same float32 arithmetic in JS otherwise. */
+function simdWithChannels(be: BackendWasm, x: tf.TensorInfo): { simd?: SimdKernels; channels: number; rows: number } {
+  const channels = x.shape[x.shape.length - 1]!;
+  const simd = channels % 4 === 0 ? simdFor(be) : undefined;
+  return { simd, channels, rows: tf.util.sizeFromShape(x.shape) / channels };
 }
 
-/** y = min(max(fround(x*scale + shift), 0), maxValue), NHWC (channels last). */
+/** x*scale + shift rounded as float32 arithmetic rounds each step (as simd.wat computes it). */
+const affine = (x: number, scale: number, shift: number) => Math.fround(Math.fround(x * scale) + shift);
+
+/** y = min(max(x*scale + shift, 0), maxValue) per channel, NHWC (channels last); NaN gives 0. */
 function affineRelu({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const { x, scale, shift } = inputs as { x: tf.TensorInfo; scale: tf.TensorInfo; shift: tf.TensorInfo };
   const { maxValue } = attrs as unknown as AffineReluAttrs;
   const be = backend as BackendWasm;
   const out = be.makeOutput(x.shape, 'float32');
-  const { arrays: [xs, s, b, y], channels } = views(be, [x, scale, shift, out]);
-  for (let i = 0, c = 0; i < y!.length; i++) {
-    const z = Math.fround(xs![i]! * s![c]! + b![c]!);
-    y![i] = z > 0 ? (z < maxValue ? z : maxValue) : 0;
-    if (++c === channels) c = 0;
+  const { simd, channels, rows } = simdWithChannels(be, x);
+  if (simd) {
+    simd.affine_relu(heapPtr(be, x), heapPtr(be, scale), heapPtr(be, shift), heapPtr(be, out), rows, channels, maxValue);
+    return out;
+  }
+  const [xs, s, b, y] = views(be, [x, scale, shift, out]) as [Float32Array, Float32Array, Float32Array, Float32Array];
+  for (let r = 0, i = 0; r < rows; r++) {
+    for (let c = 0; c < channels; c++, i++) {
+      const z = affine(xs[i]!, s[c]!, b[c]!);
+      y[i] = z > 0 ? (z < maxValue ? z : maxValue) : 0;
+    }
   }
   return out;
 }
@@ -46,21 +61,27 @@ function affineReluGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo[]
   const { x, dy, scale, shift, mean } = inputs as Record<'x' | 'dy' | 'scale' | 'shift' | 'mean', tf.TensorInfo>;
   const { maxValue } = attrs as unknown as AffineReluAttrs;
   const be = backend as BackendWasm;
-  const channels = x.shape[x.shape.length - 1]!;
+  const { simd, channels, rows } = simdWithChannels(be, x);
   const dx = be.makeOutput(x.shape, 'float32');
   const dzSum = be.makeOutput([channels], 'float32');
   const dzCenteredSum = be.makeOutput([channels], 'float32');
-  const { arrays: [xs, g, s, b, m, out, sum, centeredSum] } = views(be, [x, dy, scale, shift, mean, dx, dzSum, dzCenteredSum]);
+  if (simd) {
+    const ptrs = [x, dy, scale, shift, mean, dx, dzSum, dzCenteredSum].map((t) => heapPtr(be, t)) as [number, number, number, number, number, number, number, number];
+    withScratch(be, 16 * channels, (scratch) => simd.affine_relu_grad(...ptrs, rows, channels, maxValue, scratch));
+    return [dx, dzSum, dzCenteredSum];
+  }
+  const [xs, g, s, b, m, out, sum, centeredSum] = views(be, [x, dy, scale, shift, mean, dx, dzSum, dzCenteredSum]) as Float32Array[];
   const acc = new Float64Array(channels);
   const accCentered = new Float64Array(channels);
-  for (let i = 0, c = 0; i < out!.length; i++) {
-    const v = xs![i]!;
-    const z = Math.fround(v * s![c]! + b![c]!);
-    const dz = z > 0 && z <= maxValue ? g![i]! : 0;
-    out![i] = dz * s![c]!;
-    acc[c] += dz;
-    accCentered[c] += dz * (v - m![c]!);
-    if (++c === channels) c = 0;
+  for (let r = 0, i = 0; r < rows; r++) {
+    for (let c = 0; c < channels; c++, i++) {
+      const v = xs![i]!;
+      const z = affine(v, s![c]!, b![c]!);
+      const dz = z > 0 && z <= maxValue ? g![i]! : 0;
+      out![i] = dz * s![c]!;
+      acc[c] += dz;
+      accCentered[c] += dz * (v - m![c]!);
+    }
   }
   sum!.set(acc);
   centeredSum!.set(accCentered);

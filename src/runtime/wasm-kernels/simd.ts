@@ -7,6 +7,13 @@ export interface SimdKernels {
   relu_grad(x: number, dy: number, out: number, n: number): void;
   /** out = lo <= x <= hi ? dy : 0: clipByValue's gradient. */
   clip_grad(x: number, dy: number, out: number, n: number, lo: number, hi: number): void;
+  /** min(max(x*scale + shift, 0), cap) per channel, C % 4 == 0; see simd.wat. */
+  affine_relu(x: number, scale: number, shift: number, out: number, rows: number, channels: number, cap: number): void;
+  /** affine_relu's dx and per-channel sums of dz and dz*(x - mean) (scratch 16*C bytes); see simd.wat. */
+  affine_relu_grad(
+    x: number, dy: number, scale: number, shift: number, mean: number, dx: number, dzSum: number, dzCenteredSum: number,
+    rows: number, channels: number, cap: number, scratch: number,
+  ): void;
   sum_rows(src: number, dst: number, rows: number, width: number, scratch: number): void;
   /** dz = y > 0 ? dy : 0 and db its column sums over rows x channels (C % 4 == 0; scratch 8*C bytes); see simd.wat. */
   relu_bias_grad(y: number, dy: number, dz: number, db: number, rows: number, channels: number, scratch: number): void;

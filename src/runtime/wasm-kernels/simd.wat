@@ -86,12 +86,7 @@
                 (local.set $v
                   (v128.and (local.get $v) (f32x4.gt (v128.load (i32.add (local.get $y) (local.get $i))) (v128.const f32x4 0 0 0 0))))
                 (v128.store (i32.add (local.get $dz) (local.get $i)) (local.get $v))))
-            (v128.store (local.get $s)
-              (f64x2.add (v128.load (local.get $s)) (f64x2.promote_low_f32x4 (local.get $v))))
-            (v128.store offset=16 (local.get $s)
-              (f64x2.add (v128.load offset=16 (local.get $s))
-                (f64x2.promote_low_f32x4
-                  (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v)))))
+            (call $accumulate (local.get $s) (local.get $v))
             (local.set $s (i32.add (local.get $s) (i32.const 32)))
             (local.set $i (i32.add (local.get $i) (i32.const 16)))
             (br $next)))
@@ -102,16 +97,102 @@
         (local.set $dy (i32.add (local.get $dy) (local.get $rowBytes)))
         (local.set $r (i32.add (local.get $r) (i32.const 1)))
         (br $row)))
-    (local.set $i (i32.const 0))
-    (local.set $s (local.get $scratch))
+    (call $store_sums (local.get $scratch) (local.get $db) (local.get $rowBytes)))
+
+  ;; Adds the float32 lanes of v to the four float64 sums at s (32 bytes).
+  (func $accumulate (param $s i32) (param $v v128)
+    (v128.store (local.get $s) (f64x2.add (v128.load (local.get $s)) (f64x2.promote_low_f32x4 (local.get $v))))
+    (v128.store offset=16 (local.get $s)
+      (f64x2.add (v128.load offset=16 (local.get $s))
+        (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v))))))
+
+  ;; dst[c] = float32 of the float64 sums at sums[c] (8*C bytes), for the C = bytes/4 channels.
+  (func $store_sums (param $sums i32) (param $dst i32) (param $bytes i32)
+    (local $i i32)
     (block $done
       (loop $next
-        (br_if $done (i32.ge_u (local.get $i) (local.get $rowBytes)))
-        (v128.store (i32.add (local.get $db) (local.get $i))
+        (br_if $done (i32.ge_u (local.get $i) (local.get $bytes)))
+        (v128.store (i32.add (local.get $dst) (local.get $i))
           (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
-            (f32x4.demote_f64x2_zero (v128.load (local.get $s)))
-            (f32x4.demote_f64x2_zero (v128.load offset=16 (local.get $s)))))
-        (local.set $s (i32.add (local.get $s) (i32.const 32)))
+            (f32x4.demote_f64x2_zero (v128.load (local.get $sums)))
+            (f32x4.demote_f64x2_zero (v128.load offset=16 (local.get $sums)))))
+        (local.set $sums (i32.add (local.get $sums) (i32.const 32)))
+        (local.set $i (i32.add (local.get $i) (i32.const 16)))
+        (br $next))))
+
+  ;; BatchNorm on frozen statistics then a capped ReLU, NHWC, C % 4 == 0:
+  ;; out = min(max(x*scale[c] + shift[c], 0), cap) (NaN -> 0), every product and sum rounded to float32.
+  (func (export "affine_relu") (param $x i32) (param $scale i32) (param $shift i32) (param $out i32) (param $rows i32) (param $C i32) (param $cap f32)
+    (local $r i32) (local $i i32) (local $rowBytes i32) (local $cap4 v128)
+    (local.set $cap4 (f32x4.splat (local.get $cap)))
+    (local.set $rowBytes (i32.shl (local.get $C) (i32.const 2)))
+    (block $rowsDone
+      (loop $row
+        (br_if $rowsDone (i32.ge_u (local.get $r) (local.get $rows)))
+        (local.set $i (i32.const 0))
+        (block $done
+          (loop $next
+            (br_if $done (i32.ge_u (local.get $i) (local.get $rowBytes)))
+            (v128.store (i32.add (local.get $out) (local.get $i))
+              (f32x4.pmin (local.get $cap4)
+                (f32x4.pmax (v128.const f32x4 0 0 0 0)
+                  (f32x4.add
+                    (f32x4.mul (v128.load (i32.add (local.get $x) (local.get $i))) (v128.load (i32.add (local.get $scale) (local.get $i))))
+                    (v128.load (i32.add (local.get $shift) (local.get $i)))))))
+            (local.set $i (i32.add (local.get $i) (i32.const 16)))
+            (br $next)))
+        (local.set $x (i32.add (local.get $x) (local.get $rowBytes)))
+        (local.set $out (i32.add (local.get $out) (local.get $rowBytes)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $row))))
+
+  ;; affine_relu's gradient: z = x*scale + shift as forward, dz = 0 < z <= cap ? dy : 0, dx = dz*scale,
+  ;; dzSum[c] = sum of dz and dzCenteredSum[c] = sum of dz*(x - mean[c]), summed in float64 in
+  ;; scratch (16*C bytes). C % 4 == 0.
+  (func (export "affine_relu_grad") (param $x i32) (param $dy i32) (param $scale i32) (param $shift i32) (param $mean i32)
+      (param $dx i32) (param $dzSum i32) (param $dzCenteredSum i32) (param $rows i32) (param $C i32) (param $cap f32) (param $scratch i32)
+    (local $r i32) (local $i i32) (local $rowBytes i32) (local $s i32) (local $cap4 v128) (local $v v128) (local $z v128) (local $dz v128)
+    (local.set $cap4 (f32x4.splat (local.get $cap)))
+    (local.set $rowBytes (i32.shl (local.get $C) (i32.const 2)))
+    (memory.fill (local.get $scratch) (i32.const 0) (i32.shl (local.get $C) (i32.const 4)))
+    (block $rowsDone
+      (loop $row
+        (br_if $rowsDone (i32.ge_u (local.get $r) (local.get $rows)))
+        (local.set $i (i32.const 0))
+        (local.set $s (local.get $scratch))
+        (block $done
+          (loop $next
+            (br_if $done (i32.ge_u (local.get $i) (local.get $rowBytes)))
+            (local.set $v (v128.load (i32.add (local.get $x) (local.get $i))))
+            (local.set $z
+              (f32x4.add (f32x4.mul (local.get $v) (v128.load (i32.add (local.get $scale) (local.get $i)))) (v128.load (i32.add (local.get $shift) (local.get $i)))))
+            (local.set $dz
+              (v128.and (v128.load (i32.add (local.get $dy) (local.get $i)))
+                (v128.and (f32x4.gt (local.get $z) (v128.const f32x4 0 0 0 0)) (f32x4.le (local.get $z) (local.get $cap4)))))
+            (v128.store (i32.add (local.get $dx) (local.get $i)) (f32x4.mul (local.get $dz) (v128.load (i32.add (local.get $scale) (local.get $i)))))
+            (call $accumulate (local.get $s) (local.get $dz))
+            (call $accumulate (i32.add (local.get $s) (i32.const 32))
+              (f32x4.mul (local.get $dz) (f32x4.sub (local.get $v) (v128.load (i32.add (local.get $mean) (local.get $i))))))
+            (local.set $s (i32.add (local.get $s) (i32.const 64)))
+            (local.set $i (i32.add (local.get $i) (i32.const 16)))
+            (br $next)))
+        (local.set $x (i32.add (local.get $x) (local.get $rowBytes)))
+        (local.set $dy (i32.add (local.get $dy) (local.get $rowBytes)))
+        (local.set $dx (i32.add (local.get $dx) (local.get $rowBytes)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $row)))
+    ;; The sums interleave per group of 4 channels: dz's 32 bytes, then dz*(x - mean)'s.
+    (call $store_sums_strided (local.get $scratch) (local.get $dzSum) (local.get $rowBytes))
+    (call $store_sums_strided (i32.add (local.get $scratch) (i32.const 32)) (local.get $dzCenteredSum) (local.get $rowBytes)))
+
+  ;; $store_sums over sums laid out 64 bytes apart per group of 4 channels.
+  (func $store_sums_strided (param $sums i32) (param $dst i32) (param $bytes i32)
+    (local $i i32)
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $i) (local.get $bytes)))
+        (call $store_sums (local.get $sums) (i32.add (local.get $dst) (local.get $i)) (i32.const 16))
+        (local.set $sums (i32.add (local.get $sums) (i32.const 64)))
         (local.set $i (i32.add (local.get $i) (i32.const 16)))
         (br $next))))
 
