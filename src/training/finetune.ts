@@ -9,10 +9,9 @@ import { fileError } from '../util/errors.js';
 import { fit, type TrainingCallbacks } from './loop.js';
 import { runFingerprint } from './checkpoint.js';
 import { evaluateOnEngine } from './run-engine.js';
-import { datasetInfo, filePredictions, TRANSFER_OPTIONS } from './transfer.js';
-import { ADAM_LR_OPTION, OUT_OPTION, PATIENCE_OPTION, RESTORE_BEST_OPTION, positiveInteger, resolveOptions, type OptionTable, type ValueType } from '../util/options.js';
+import { ADAM_LR_OPTION, OUT_OPTION, PATIENCE_OPTION, RESTORE_BEST_OPTION, TRANSFER_BATCH_SIZE_OPTION, VAL_SPLIT_OPTION, positiveInteger, resolveOptions, type OptionTable, type ValueType } from '../util/options.js';
 import { augmentImage, augmentText, augmentType, mirrorImage, parseAugment, isAugmenting } from '../data/augment.js';
-import { heldOutFacts } from './run-facts.js';
+import { datasetInfo, filePredictions, heldOutFacts } from './run-facts.js';
 import type { RunWorkspace } from '../artifacts/workspace.js';
 import { buildRun, fitSummary, runTimestamp, type TrainedRun } from './run-writer.js';
 
@@ -107,14 +106,14 @@ async function finetuneInto(
   if (!dataDir) throw fileError(parent.file('config'), 'names no dataset folder', 'pass DATA_DIR');
   // Runs record their hyper-parameters; tl train's defaults stand in for any a run lacks.
   const hp = parentConfig.hyperparameters as { batchSize?: number; valSplit?: number; testSplit?: number; augment?: string; tta?: boolean };
-  const batchSize = opts.batchSize ?? hp.batchSize ?? TRANSFER_OPTIONS.batchSize.default;
+  const batchSize = opts.batchSize ?? hp.batchSize ?? TRANSFER_BATCH_SIZE_OPTION.default;
   const seed = parentConfig.seed;
 
   const backend = await initBackend();
   const [labels, parentHistory] = await Promise.all([parent.labels(), parent.history()]);
   // The parent's split and seed: validation and test images stay out of training.
   // Runs from before --test-split held none out.
-  const data = await openImageFolder(dataDir, { valSplit: hp.valSplit ?? TRANSFER_OPTIONS.valSplit.default, testSplit: hp.testSplit ?? 0, seed });
+  const data = await openImageFolder(dataDir, { valSplit: hp.valSplit ?? VAL_SPLIT_OPTION.default, testSplit: hp.testSplit ?? 0, seed });
   if (JSON.stringify(data.classNames) !== JSON.stringify(labels)) {
     throw fileError(data.root, `has classes ${data.classNames.join(', ')}, the run has ${labels.join(', ')}`, 'fine-tune on a folder with the same classes');
   }

@@ -15,7 +15,7 @@ import { initBackend } from '../runtime/backend.js';
 import { fileError, TlError } from '../util/errors.js';
 import { evaluateModel } from './metrics.js';
 import { runInference } from './run-engine.js';
-import { filePredictions } from './transfer.js';
+import { filePredictions } from './run-facts.js';
 import { positiveInteger, resolveOptions, type OptionTable, type ValueType } from '../util/options.js';
 
 /** A trained run ready to score images: its model plus how it wants its pixels. */

@@ -1,4 +1,6 @@
-import type { Evaluation, RunMetrics } from '../artifacts/run.js';
+import path from 'node:path';
+import type { DatasetInfo, Evaluation, PredictionRecord, RunMetrics } from '../artifacts/run.js';
+import type { ScoredSample } from './metrics.js';
 import type { ImageFolderData, ImageSample } from '../data/image-folder.js';
 import type { FitResult } from './loop.js';
 
@@ -41,4 +43,28 @@ export function heldOutFacts(data: ImageFolderData, evaluation: Evaluation, fit:
     imbalanceWarning(data.train, data.classNames),
   ].filter((w): w is string => w !== undefined);
   return { evaluatedOn, keptEpoch: fit.keptEpoch, restoredBest: restoreBest, ...(warnings.length ? { warnings } : {}) };
+}
+
+/** `flowers` for .../flowers and for .../flowers/train: what a run and its metrics call the data. */
+export function datasetNameOf(root: string): string {
+  const base = path.basename(root);
+  return ['train', 'training'].includes(base) ? path.basename(path.dirname(root)) : base;
+}
+
+export function datasetInfo(data: ImageFolderData, counts: { train: number; val: number; test: number }, seed: number, skipped: Map<string, string>): DatasetInfo {
+  return {
+    name: datasetNameOf(data.root),
+    split: data.split,
+    seed,
+    trainCount: counts.train,
+    valCount: counts.val,
+    testCount: counts.test,
+    classes: data.classNames.length,
+    source: data.root,
+    skipped: [...skipped].map(([file, reason]) => ({ file, reason })),
+  };
+}
+
+export function filePredictions(samples: readonly ImageSample[], scored: ScoredSample[]): PredictionRecord[] {
+  return scored.map((s, i) => ({ source: { kind: 'file', path: samples[i]!.file }, ...s }));
 }

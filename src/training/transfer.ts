@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { type DatasetInfo, type PredictionRecord, type RunConfig, type RunMetrics } from '../artifacts/run.js';
+import { type RunConfig, type RunMetrics } from '../artifacts/run.js';
 import { getBackbone, loadBackbone, parseWeightsSource, type LoadedBackbone, type WeightsSource } from '../backbones/index.js';
 import { DECODER_ID } from '../data/images.js';
 import { openImageFolder, requireEveryClass, type ImageFolderData, type ImageSample } from '../data/image-folder.js';
@@ -12,7 +12,6 @@ import { fit, type TrainingCallbacks } from './loop.js';
 import { runFingerprint } from './checkpoint.js';
 import type { RunWorkspace } from '../artifacts/workspace.js';
 import { buildRun, fitSummary, defaultRunDir, type TrainedRun } from './run-writer.js';
-import type { ScoredSample } from './metrics.js';
 import { evaluateOnEngine } from './run-engine.js';
 import {
   ADAM_LR_OPTION,
@@ -21,6 +20,7 @@ import {
   RESTORE_BEST_OPTION,
   SEED_OPTION,
   TEST_SPLIT_OPTION,
+  TRANSFER_BATCH_SIZE_OPTION,
   VAL_SPLIT_OPTION,
   flag,
   integerType,
@@ -34,7 +34,8 @@ import {
 } from '../util/options.js';
 import { augmentType } from '../data/augment.js';
 import { augmentedViews, mirrorKeys, mirroredViews, viewKeys } from './feature-views.js';
-import { balancedClassWeights, heldOutFacts } from './run-facts.js';
+import { balancedClassWeights, datasetInfo, datasetNameOf, filePredictions, heldOutFacts } from './run-facts.js';
+import { finetune } from './finetune.js';
 import { MAX_INPUT_SIZE } from '../backbones/layers.js';
 
 /**
@@ -47,7 +48,7 @@ export const TRANSFER_OPTIONS = {
   alpha: { type: numberType('a width multiplier like 0.25', { above: 0 }), help: 'width multiplier, for backbones that have one (mobilenet: 0.25, 0.5, 0.75, 1.0); default: the one the weights have' },
   weights: { type: text, default: 'imagenet', placeholder: '<src>', help: 'imagenet (from the cache), none (random), a catalog id, or a .h5 file / tfjs model folder' },
   epochs: { type: positiveInteger, default: 5, help: 'epochs of head training' },
-  batchSize: { type: positiveInteger, default: 32, help: 'mini-batch size' },
+  batchSize: TRANSFER_BATCH_SIZE_OPTION,
   lr: ADAM_LR_OPTION,
   size: { type: integerType(`an integer number of pixels up to ${MAX_INPUT_SIZE}`, { min: 1, max: MAX_INPUT_SIZE }), default: 150, placeholder: '<px>', help: 'square input size the images are resized to (at least the backbone\'s minimum)' },
   valSplit: VAL_SPLIT_OPTION,
@@ -117,32 +118,8 @@ export interface TransferTrainResult {
   headRunDir?: string;
 }
 
-/** `flowers` for .../flowers and for .../flowers/train: what a run and its metrics call the data. */
-export function datasetNameOf(root: string): string {
-  const base = path.basename(root);
-  return ['train', 'training'].includes(base) ? path.basename(path.dirname(root)) : base;
-}
-
 export function modelLabel(backbone: string, alpha: number | undefined): string {
   return alpha === undefined ? backbone : `${backbone}-${alpha}`;
-}
-
-export function datasetInfo(data: ImageFolderData, counts: { train: number; val: number; test: number }, seed: number, skipped: Map<string, string>): DatasetInfo {
-  return {
-    name: datasetNameOf(data.root),
-    split: data.split,
-    seed,
-    trainCount: counts.train,
-    valCount: counts.val,
-    testCount: counts.test,
-    classes: data.classNames.length,
-    source: data.root,
-    skipped: [...skipped].map(([file, reason]) => ({ file, reason })),
-  };
-}
-
-export function filePredictions(samples: readonly ImageSample[], scored: ScoredSample[]): PredictionRecord[] {
-  return scored.map((s, i) => ({ source: { kind: 'file', path: samples[i]!.file }, ...s }));
 }
 
 /** Every file the run touches, each once (test may be the validation split). */
@@ -205,8 +182,6 @@ export async function trainTransfer(opts: TransferTrainOptions): Promise<Transfe
   const out = path.resolve(opts.out ?? defaultRunDir(datasetNameOf(path.resolve(opts.dataDir)), label));
   if (o.finetuneEpochs === 0) return buildRun(out, { resume: opts.resume }, (ws) => trainTransferInto(ws, opts, o, weights, label));
   const head = await buildRun(`${out}-head`, { resume: opts.resume }, (ws) => trainTransferInto(ws, opts, o, weights, label));
-  // Loaded when used: finetune.ts builds on this module (its options and dataset facts).
-  const { finetune } = await import('./finetune.js');
   const tuned = await finetune({ run: head.runDir, epochs: o.finetuneEpochs, lr: o.finetuneLr, patience: o.patience, restoreBest: o.restoreBest, out, resume: opts.resume, signal: opts.signal, callbacks: opts.callbacks, command: opts.command });
   return { ...tuned, features: head.features, headRunDir: head.runDir };
 }

@@ -135,6 +135,7 @@ export const SEED_OPTION = { type: anyInteger, default: 1, help: 'seed for split
 export const VAL_SPLIT_OPTION = { type: fraction, default: 0.1, help: 'validation fraction (stratified, seeded) held out of the training images' } satisfies OptionSpec<number>;
 export const ADAM_LR_OPTION = { type: positiveNumber, default: 1e-3, help: 'Adam learning rate' } satisfies OptionSpec<number>;
 export const OUT_OPTION = { type: text, placeholder: '<dir>', help: 'run directory; an existing one is never overwritten' } satisfies OptionSpec<string>;
+export const TRANSFER_BATCH_SIZE_OPTION = { type: positiveInteger, default: 32, help: 'mini-batch size' } satisfies OptionSpec<number>;
 export const TEST_SPLIT_OPTION = {
   type: fraction,
   default: 0.1,
