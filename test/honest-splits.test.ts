@@ -10,6 +10,8 @@ import { wilsonInterval, summarize } from '../src/training/metrics.js';
 import { balancedClassWeights, imbalanceWarning } from '../src/training/run-facts.js';
 import { sparseCrossEntropy } from '../src/training/optimizers.js';
 import { initBackend } from '../src/runtime/backend.js';
+import { buildHead, foldStandardization } from '../src/models/head.js';
+import { standardizeChannels } from '../src/training/feature-cache.js';
 import type { EpochRecord, PredictionRecord, RunMetrics } from '../src/artifacts/run.js';
 import { tempDir, tlBin } from './helpers.js';
 import { flowerSubset, mobilenet025 } from './transfer-fixtures.js';
@@ -122,4 +124,36 @@ test('an imbalanced folder is called out, and --class-weight balanced weights ea
   const plain = sparseCrossEntropy(probs, labels).loss.dataSync()[0]!;
   const weighted = sparseCrossEntropy(probs, labels, 0, [1, 3]).loss.dataSync()[0]!;
   assert.ok(Math.abs(weighted - 3 * plain) < 1e-6);
+});
+
+test('a standardized head folds mean and std into its first Dense layer: the same outputs on raw features', async () => {
+  await initBackend();
+  for (const units of [0, 16]) {
+    const head = buildHead({ featureShape: [2, 2, 6], classes: 3, units, seed: 5 });
+    const x = tf.randomUniform([4, 2, 2, 6], 0, 6, 'float32', 9);
+    const stats = { mean: Float32Array.from([0.5, 1, 2, 0, 3, 1.5]), std: Float32Array.from([1, 2, 0.5, 1, 4, 1.5]) };
+    const standardized = Float32Array.from(x.dataSync());
+    standardizeChannels(standardized, stats);
+    const before = (head.predict(tf.tensor(standardized, x.shape)) as tf.Tensor).dataSync();
+    foldStandardization(head, stats.mean, stats.std);
+    const after = (head.predict(x) as tf.Tensor).dataSync();
+    for (let i = 0; i < before.length; i++) assert.ok(Math.abs(before[i]! - after[i]!) < 1e-5, `units ${units}: ${before[i]} vs ${after[i]}`);
+  }
+});
+
+test('tl train --finetune-epochs: the head run in OUT-head, then a fine-tuned run in OUT that names it as its parent', async () => {
+  process.env.TL_HOME = tempDir('tl-home-');
+  const data = await flowerSubset('train', 6);
+  const out = path.join(tempDir('tl-runs-'), 'flowers');
+  const result = await trainTransfer({ dataDir: data, backbone: 'mobilenet', weights: mobilenet025(), epochs: 2, finetuneEpochs: 1, batchSize: 8, out });
+  assert.equal(result.runDir, out);
+  assert.equal(result.headRunDir, `${out}-head`);
+  const config = await readJson<{ kind: string; parent: string }>(out, 'run.json');
+  assert.deepEqual([config.kind, config.parent], ['finetune', `${out}-head`]);
+  const history = await readJson<EpochRecord[]>(out, 'history.json');
+  assert.deepEqual(history.map((h) => h.phase), ['transfer', 'transfer', 'finetune']);
+  assert.equal(result.metrics.evaluatedOn, 'test');
+  const head = await readJson<RunMetrics>(`${out}-head`, 'metrics.json');
+  const tuned = await readJson<PredictionRecord[]>(out, 'predictions.json');
+  assert.equal(tuned.length, head.dataset.testCount, 'the fine-tuned run is scored on the same held-out test split');
 });

@@ -66,3 +66,22 @@ export function joinBaseAndHead(base: tf.LayersModel, head: tf.LayersModel, name
   }
   return tf.model({ inputs: base.inputs, outputs: x, name });
 }
+
+/**
+ * Fold a per-channel standardization of the pooled features, (p - mean) / std, into the head's
+ * first Dense layer, so the trained head takes raw features: W'[c] = W[c] / std[c] and
+ * b' = b - sum_c mean[c] / std[c] * W[c]. The model computes exactly what it computed on
+ * standardized input, with no extra layer to save or export.
+ */
+export function foldStandardization(head: tf.LayersModel, mean: Float32Array, std: Float32Array): void {
+  const dense = head.layers.find((l) => l.name === NAMES.hidden) ?? head.getLayer(NAMES.output);
+  const [kernel, bias] = dense.getWeights() as [tf.Tensor2D, tf.Tensor1D];
+  const folded = tf.tidy(() => {
+    const scale = tf.tensor2d(Float32Array.from(std, (s) => 1 / s), [std.length, 1]);
+    const w = tf.mul(kernel, scale) as tf.Tensor2D;
+    const shift = tf.matMul(tf.tensor2d(mean, [1, mean.length]), w).reshape([-1]);
+    return [w, tf.sub(bias, shift)];
+  });
+  dense.setWeights(folded);
+  tf.dispose(folded);
+}

@@ -208,6 +208,7 @@ export function cachedFeatureSource(
   samples: readonly ImageSample[],
   keys: Map<string, string | readonly string[]>,
   cache: FeatureCache,
+  standardize?: ChannelStats,
 ): BatchSource & { samples: ImageSample[] } {
   const usable = samples.filter((s) => keys.has(s.file));
   const viewsOf = (file: string) => [keys.get(file)!].flat();
@@ -228,6 +229,7 @@ export function cachedFeatureSource(
         const x = new Float32Array(chunk.length * per);
         const rows = await Promise.all(chunk.map((s) => cache.read(keyOf(s.file))));
         rows.forEach((row, i) => x.set(row, i * per));
+        if (standardize) standardizeChannels(x, standardize);
         yield {
           x: tf.tensor(x, [chunk.length, ...cache.featureShape], 'float32'),
           y: tf.tensor1d(chunk.map((s) => s.label), 'int32'),
@@ -235,4 +237,41 @@ export function cachedFeatureSource(
       }
     },
   };
+}
+
+/** Per-channel mean and standard deviation of feature maps (the last axis is the channel). */
+export interface ChannelStats {
+  mean: Float32Array;
+  std: Float32Array;
+}
+
+/** (x - mean) / std per channel, in place. */
+export function standardizeChannels(x: Float32Array, stats: ChannelStats): void {
+  const c = stats.mean.length;
+  for (let i = 0; i < x.length; i++) x[i] = (x[i]! - stats.mean[i % c]!) / stats.std[i % c]!;
+}
+
+/**
+ * Mean and standard deviation per channel of the spatially averaged feature maps of `source`:
+ * what GlobalAveragePooling2D hands the head. Standardizing every position by them standardizes
+ * the pooled features too, as pooling is linear.
+ */
+export async function pooledChannelStats(source: BatchSource, channels: number): Promise<ChannelStats> {
+  const sum = new Float64Array(channels);
+  const sumSq = new Float64Array(channels);
+  let n = 0;
+  for await (const { x, y } of source.batches(256)) {
+    const pooled = tf.tidy(() => tf.mean(x.reshape([x.shape[0]!, -1, channels]), 1));
+    const values = await pooled.data();
+    tf.dispose([x, y, pooled]);
+    for (let i = 0; i < values.length; i++) {
+      sum[i % channels]! += values[i]!;
+      sumSq[i % channels]! += values[i]! * values[i]!;
+    }
+    n += values.length / channels;
+  }
+  const mean = Float32Array.from(sum, (v) => v / Math.max(n, 1));
+  // A channel that never fires (all zeros after ReLU) keeps std 1, so it stays zero, not NaN.
+  const std = Float32Array.from(sumSq, (v, c) => Math.sqrt(Math.max(v / Math.max(n, 1) - mean[c]! ** 2, 0)) || 1);
+  return { mean, std };
 }

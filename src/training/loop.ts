@@ -111,7 +111,8 @@ async function trainEpoch(
 ): Promise<{ loss: number; acc: number; seen: number; complete: boolean }> {
   const batchesTotal = Math.ceil(source.size / opts.batchSize);
   const progress = createProgress({ label: `${opts.label ?? 'epoch'} ${epoch}/${(opts.epochOffset ?? 0) + opts.epochs}`, total: batchesTotal, unit: 'batches' });
-  const regularized = model.losses.length > 0;
+  // A functional model's `losses` stays empty; its layers' regularizers show up in calculateLosses().
+  const regularized = tf.tidy(() => model.calculateLosses().length > 0);
   let lossSum = 0;
   let correct = 0;
   let seen = 0;

@@ -3,11 +3,11 @@ import { type RunConfig, type RunMetrics } from '../artifacts/run.js';
 import { getBackbone, loadBackbone, parseWeightsSource, type LoadedBackbone, type WeightsSource } from '../backbones/index.js';
 import { DECODER_ID } from '../data/images.js';
 import { openImageFolder, requireEveryClass, type ImageFolderData, type ImageSample } from '../data/image-folder.js';
-import { joinBaseAndHead, buildHead, HEAD_UNITS } from '../models/head.js';
+import { joinBaseAndHead, buildHead, foldStandardization, HEAD_UNITS } from '../models/head.js';
 import { engineForModel } from '../models/engine.js';
 import { initBackend } from '../runtime/backend.js';
 import { TlError } from '../util/errors.js';
-import { cachedFeatureSource, computeViews, extractFeatures, FeatureCache, type ExtractionResult } from './feature-cache.js';
+import { cachedFeatureSource, computeViews, extractFeatures, FeatureCache, pooledChannelStats, type ExtractionResult } from './feature-cache.js';
 import { fit, type TrainingCallbacks } from './loop.js';
 import { runFingerprint } from './checkpoint.js';
 import type { RunWorkspace } from '../artifacts/workspace.js';
@@ -61,6 +61,7 @@ export const TRANSFER_OPTIONS = {
   headUnits: { type: nonNegativeInteger, default: HEAD_UNITS, help: 'units of the head\'s hidden Dense ReLU layer (0: a linear softmax on the pooled features)' },
   dropout: { type: numberType('in [0, 1)', { min: 0, below: 1 }), default: 0, help: 'dropout rate before the head\'s softmax layer' },
   l2: { type: numberType('at least 0', { min: 0 }), default: 0, help: 'L2 penalty on the head\'s Dense kernels' },
+  standardize: { type: flag, default: false, help: 'train the head on features standardized per channel (mean and std of the training images), folded into its first Dense layer afterwards' },
   labelSmoothing: { type: numberType('in [0, 1)', { min: 0, below: 1 }), default: 0, help: 'label smoothing of the training loss' },
   classWeight: { type: oneOf(['none', 'balanced'] as const), default: 'none' as 'none' | 'balanced', help: 'balanced: weight each class\'s loss by n / (classes * n_class), for imbalanced folders' },
   finetuneEpochs: { type: nonNegativeInteger, default: 0, help: 'then fine-tune the whole model for this many epochs (as fastai\'s fine_tune); the head-only run is kept in OUT-head' },
@@ -94,6 +95,8 @@ export interface TransferTrainOptions {
   dropout?: number;
   l2?: number;
   labelSmoothing?: number;
+  /** Standardize the pooled features per channel while the head trains (folded into it afterwards). */
+  standardize?: boolean;
   classWeight?: 'none' | 'balanced';
   /** Fine-tune end to end after the head (the head-only run goes to `OUT-head`). */
   finetuneEpochs?: number;
@@ -200,8 +203,9 @@ async function trainTransferInto(ws: RunWorkspace, opts: TransferTrainOptions, o
   requireEveryClass(data.train, skipped, data.classNames, data.root);
 
   const head = buildHead({ featureShape, classes: data.classNames.length, seed: o.seed, units: o.headUnits, dropout: o.dropout, l2: o.l2 });
-  const train = cachedFeatureSource(data.train, viewKeys(data.train, extraction.hashes, views), cache);
-  const val = data.val.length ? cachedFeatureSource(data.val, extraction.hashes, cache) : undefined;
+  const stats = o.standardize ? await pooledChannelStats(cachedFeatureSource(data.train, extraction.hashes, cache), featureShape[featureShape.length - 1]!) : undefined;
+  const train = cachedFeatureSource(data.train, viewKeys(data.train, extraction.hashes, views), cache, stats);
+  const val = data.val.length ? cachedFeatureSource(data.val, extraction.hashes, cache, stats) : undefined;
   const hyperparameters = {
     epochs: o.epochs,
     batchSize: o.batchSize,
@@ -220,6 +224,7 @@ async function trainTransferInto(ws: RunWorkspace, opts: TransferTrainOptions, o
     l2: o.l2,
     labelSmoothing: o.labelSmoothing,
     classWeight: o.classWeight,
+    standardize: o.standardize,
     ...(backbone.alpha !== undefined ? { alpha: backbone.alpha } : {}),
   };
   const result = await fit(head, train, {
@@ -239,6 +244,7 @@ async function trainTransferInto(ws: RunWorkspace, opts: TransferTrainOptions, o
     phase: 'transfer',
     label: 'head epoch',
   });
+  if (stats) foldStandardization(head, stats.mean, stats.std);
   const test = cachedFeatureSource(data.test, extraction.hashes, cache);
   const mirrored = o.tta ? [cachedFeatureSource(data.test, mirrorKeys(data.test, extraction.hashes), cache)] : [];
   const { evaluation, samples } = await evaluateOnEngine(head, test, data.classNames, undefined, mirrored);
