@@ -22,7 +22,8 @@ import {
 export const CUSTOM_OPTIONS = {
   dataset: { type: text, required: true, placeholder: '<name>', help: 'dataset name (see tl datasets list)' },
   model: { type: oneOf(CUSTOM_MODELS), default: 'cnn' as CustomModelName, help: CUSTOM_MODELS.join(' | ') },
-  epochs: { type: positiveInteger, default: 10, help: 'maximum epochs' },
+  // 15, not 10: the cnn on Fashion-MNIST reached 92.86% in 10 epochs and 93.13% in 15 (issue 10); early stopping ends runs that stall.
+  epochs: { type: positiveInteger, default: 15, help: 'maximum epochs (early stopping may end sooner)' },
   batchSize: { type: positiveInteger, help: 'mini-batch size (default: per model)' },
   lr: ADAM_LR_OPTION,
   valSplit: VAL_SPLIT_OPTION,
