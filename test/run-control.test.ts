@@ -33,12 +33,12 @@ interface LogEvent {
   epoch?: number;
 }
 
+/** The complete lines of the run's log; the last one may still be half-written while the run goes on. */
 function events(log: string): LogEvent[] {
   if (!existsSync(log)) return [];
-  return readFileSync(log, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim())
-    .map((l) => JSON.parse(l) as LogEvent);
+  const lines = readFileSync(log, 'utf8').split('\n');
+  lines.pop(); // after the last newline: empty, or a line being written
+  return lines.filter((l) => l.trim()).map((l) => JSON.parse(l) as LogEvent);
 }
 
 const batches = (log: string) => events(log).filter((e) => e.event === 'batch').length;
