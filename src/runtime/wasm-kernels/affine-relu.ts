@@ -67,7 +67,7 @@ function affineReluGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo[]
   const dzCenteredSum = be.makeOutput([channels], 'float32');
   if (simd) {
     const ptrs = [x, dy, scale, shift, mean, dx, dzSum, dzCenteredSum].map((t) => heapPtr(be, t)) as [number, number, number, number, number, number, number, number];
-    withScratch(be, 16 * channels, (scratch) => simd.affine_relu_grad(...ptrs, rows, channels, maxValue, scratch));
+    withScratch(be, 24 * channels, (scratch) => simd.affine_relu_grad(...ptrs, rows, channels, maxValue, scratch));
     return [dx, dzSum, dzCenteredSum];
   }
   const [xs, g, s, b, m, out, sum, centeredSum] = views(be, [x, dy, scale, shift, mean, dx, dzSum, dzCenteredSum]) as Float32Array[];

@@ -9,7 +9,7 @@ export interface SimdKernels {
   clip_grad(x: number, dy: number, out: number, n: number, lo: number, hi: number): void;
   /** min(max(x*scale + shift, 0), cap) per channel, C % 4 == 0; see simd.wat. */
   affine_relu(x: number, scale: number, shift: number, out: number, rows: number, channels: number, cap: number): void;
-  /** affine_relu's dx and per-channel sums of dz and dz*(x - mean) (scratch 16*C bytes); see simd.wat. */
+  /** affine_relu's dx and per-channel sums of dz and dz*(x - mean) (scratch 24*C bytes); see simd.wat. */
   affine_relu_grad(
     x: number, dy: number, scale: number, shift: number, mean: number, dx: number, dzSum: number, dzCenteredSum: number,
     rows: number, channels: number, cap: number, scratch: number,
