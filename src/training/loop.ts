@@ -196,10 +196,13 @@ async function startingState(model: tf.LayersModel, optimizer: tf.Optimizer, opt
   return saved;
 }
 
+/** How often, at most, the loop's state is checkpointed after the first epoch. */
+const CHECKPOINT_INTERVAL_MS = 10_000;
+
 /**
  * Train `model` on `train`: seeded shuffles, per-epoch validation, early stopping with restore-best,
- * an atomic checkpoint of the whole loop state after every epoch (for --resume), and an abort
- * signal that stops after the current batch.
+ * an atomic checkpoint of the whole loop state after the first epoch and then at most every 10 s
+ * (for --resume), and an abort signal that stops after the current batch.
  * Only the model's trainable weights change (plus BN statistics when batchNorm is 'train').
  */
 export async function fit(model: tf.LayersModel, train: BatchSource, opts: FitOptions): Promise<FitResult> {
@@ -210,6 +213,12 @@ export async function fit(model: tf.LayersModel, train: BatchSource, opts: FitOp
   const dropoutRng = new Rng(0).restore(loop.random);
   let bestWeights = resumedBest;
   let stoppedEarly = false;
+  let lastCheckpoint: number | undefined;
+  // The first epoch's state is always kept; later ones at most every CHECKPOINT_INTERVAL_MS (a
+  // head epoch takes a fraction of a second, its checkpoint about as long), and never after the
+  // last epoch, whose state goes straight into the run.
+  const checkpointDue = (epoch: number) =>
+    epoch < opts.epochs && !stoppedEarly && (lastCheckpoint === undefined || Date.now() - lastCheckpoint >= CHECKPOINT_INTERVAL_MS);
 
   const run = async () => {
     for (let i = loop.epochsDone + 1; i <= opts.epochs; i++) {
@@ -253,7 +262,10 @@ export async function fit(model: tf.LayersModel, train: BatchSource, opts: FitOp
       loop.epochsDone = i;
       loop.lr = learningRate(optimizer) ?? opts.lr;
       loop.random = dropoutRng.position;
-      if (opts.checkpoint) await saveCheckpoint(opts.checkpoint, model, optimizer, bestWeights, loop);
+      if (opts.checkpoint && checkpointDue(i)) {
+        await saveCheckpoint(opts.checkpoint, model, optimizer, bestWeights, loop);
+        lastCheckpoint = Date.now();
+      }
       await opts.callbacks?.onEpochEnd?.(record);
       if (stoppedEarly || opts.signal?.aborted) break;
     }
