@@ -13,6 +13,8 @@ export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)
 
 export interface Measurement {
   imagesPerSecond: number;
+  /** CPU time of the measured steps per image (all threads): what the neighbours' load does not change at 1 thread. */
+  cpuMsPerImage?: number;
 }
 
 function lastJsonLine<T>(stdout: string, what: string): T {
@@ -44,7 +46,8 @@ export const threadsLabel = (t: number): string => `${t} thread${t === 1 ? '' : 
 export function timedLine(label: string, detail: string, run: () => Measurement): number {
   const before = loadAverage();
   const m = run();
-  console.log(`${label}: ${m.imagesPerSecond.toFixed(1)} img/s (${detail}; load ${before} -> ${loadAverage()})`);
+  const cpu = m.cpuMsPerImage === undefined ? '' : `, ${m.cpuMsPerImage.toFixed(1)} CPU ms/img`;
+  console.log(`${label}: ${m.imagesPerSecond.toFixed(1)} img/s${cpu} (${detail}; load ${before} -> ${loadAverage()})`);
   return m.imagesPerSecond;
 }
 

@@ -67,8 +67,11 @@ async function worker(alpha: number, threads: number, warmup: number, batches: n
     });
     const opts = { epochs: 1, batchSize: BATCH, lr: LR, seed: 1, batchNorm: 'inference' as const };
     await fit(model, source(warmup), opts);
+    const cpu = process.cpuUsage();
     const result = await fit(model, source(batches), opts);
-    process.stdout.write(`${JSON.stringify({ imagesPerSecond: result.history[0]!.imagesPerSecond })}\n`);
+    const { user, system } = process.cpuUsage(cpu);
+    const cpuMsPerImage = (user + system) / 1000 / (batches * BATCH);
+    process.stdout.write(`${JSON.stringify({ imagesPerSecond: result.history[0]!.imagesPerSecond, cpuMsPerImage })}\n`);
   });
 }
 

@@ -5,7 +5,7 @@ strided depthwise convolutions after a (0,1),(0,1) zero padding, BatchNorm eps 1
 tl's transfer head (global average pool, Dense 1024 ReLU, Dense 5), random weights, the whole
 network trainable, every BatchNorm in eval mode (its gamma and beta still train), Adam 1e-5,
 cross-entropy, batch 32 of random 150x150 images (a few made once and cycled).
-Prints one JSON line: {"alpha": A, "threads": T, "batches": N, "imagesPerSecond": X}.
+Prints one JSON line: {"alpha": A, "threads": T, "batches": N, "imagesPerSecond": X, "cpuMsPerImage": C}.
 """
 import argparse
 import json
@@ -68,11 +68,13 @@ def main():
 
     for i in range(args.warmup):
         step(i)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for i in range(args.batches):
         step(i)
-    seconds = time.perf_counter() - start
-    print(json.dumps({'alpha': args.alpha, 'threads': args.threads, 'batches': args.batches, 'imagesPerSecond': args.batches * args.batch / seconds}))
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
+    images = args.batches * args.batch
+    print(json.dumps({'alpha': args.alpha, 'threads': args.threads, 'batches': args.batches,
+                      'imagesPerSecond': images / seconds, 'cpuMsPerImage': 1000 * cpu_seconds / images}))
 
 
 if __name__ == '__main__':
