@@ -47,7 +47,9 @@ export const TRANSFER_OPTIONS = {
   backbone: { type: text, required: true, placeholder: '<name>', help: 'base network (tl backbones list), e.g. mobilenet' },
   alpha: { type: numberType('a width multiplier like 0.25', { above: 0 }), help: 'width multiplier, for backbones that have one (mobilenet: 0.25, 0.5, 0.75, 1.0); default: the one the weights have' },
   weights: { type: text, default: 'imagenet', placeholder: '<src>', help: 'imagenet (from the cache), none (random), a catalog id, or a .h5 file / tfjs model folder' },
-  epochs: { type: positiveInteger, default: 5, help: 'epochs of head training' },
+  // 20 epochs with L2 1e-3 (the best epoch is kept): on clothing-10 test/ +1.6 points (MobileNet 0.25) and +2.2 (0.75)
+  // over 5 epochs without L2; every other head change measured moved less or not the same way at both widths (README).
+  epochs: { type: positiveInteger, default: 20, help: 'epochs of head training (the epoch with the best validation loss is kept)' },
   batchSize: TRANSFER_BATCH_SIZE_OPTION,
   lr: ADAM_LR_OPTION,
   size: { type: integerType(`an integer number of pixels up to ${MAX_INPUT_SIZE}`, { min: 1, max: MAX_INPUT_SIZE }), default: 150, placeholder: '<px>', help: 'square input size the images are resized to (at least the backbone\'s minimum)' },
@@ -60,7 +62,7 @@ export const TRANSFER_OPTIONS = {
   tta: { type: flag, default: false, help: 'test-time augmentation: average the predictions for each image and its mirror' },
   headUnits: { type: nonNegativeInteger, default: HEAD_UNITS, help: 'units of the head\'s hidden Dense ReLU layer (0: a linear softmax on the pooled features)' },
   dropout: { type: numberType('in [0, 1)', { min: 0, below: 1 }), default: 0, help: 'dropout rate before the head\'s softmax layer' },
-  l2: { type: numberType('at least 0', { min: 0 }), default: 0, help: 'L2 penalty on the head\'s Dense kernels' },
+  l2: { type: numberType('at least 0', { min: 0 }), default: 1e-3, help: 'L2 penalty on the head\'s Dense kernels' },
   standardize: { type: flag, default: false, help: 'train the head on features standardized per channel (mean and std of the training images), folded into its first Dense layer afterwards' },
   labelSmoothing: { type: numberType('in [0, 1)', { min: 0, below: 1 }), default: 0, help: 'label smoothing of the training loss' },
   classWeight: { type: oneOf(['none', 'balanced'] as const), default: 'none' as 'none' | 'balanced', help: 'balanced: weight each class\'s loss by n / (classes * n_class), for imbalanced folders' },
