@@ -54,8 +54,10 @@ async function worker(backend: 'wasm' | 'cpu', threads: number, warmup: number, 
   const model = buildCustomModel({ model: 'seed-cnn' }, [28, 28, 1], 10);
   const opts = { epochs: 1, batchSize: BATCH, lr: 1e-3, seed: 1 };
   await fit(model, byteImageSource(data, rows(0, warmup), scaling), opts);
+  const cpu = process.cpuUsage();
   const result = await fit(model, byteImageSource(data, rows(warmup, batches), scaling), opts);
-  const m: Measurement = { imagesPerSecond: result.history[0]!.imagesPerSecond };
+  const { user, system } = process.cpuUsage(cpu);
+  const m: Measurement = { imagesPerSecond: result.history[0]!.imagesPerSecond, cpuMsPerImage: (user + system) / 1000 / (batches * BATCH) };
   process.stdout.write(`${JSON.stringify(m)}\n`);
 }
 

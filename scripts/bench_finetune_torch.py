@@ -7,12 +7,10 @@ network trainable, every BatchNorm in eval mode (its gamma and beta still train)
 cross-entropy, batch 32 of random 150x150 images (a few made once and cycled).
 Prints one JSON line: {"alpha": A, "threads": T, "batches": N, "imagesPerSecond": X, "cpuMsPerImage": C}.
 """
-import argparse
-import json
-import time
-
 import torch
 from torch import nn
+
+from bench_torch_steps import step_arguments, time_steps
 
 BLOCKS = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
           (512, 1), (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1)]
@@ -37,13 +35,9 @@ def mobilenet(alpha, classes):
 
 
 def main():
-    parser = argparse.ArgumentParser()
+    parser = step_arguments(__doc__, batches=6, warmup=2)
     parser.add_argument('--alpha', type=float, default=0.25)
-    parser.add_argument('--batch', type=int, default=32)
     parser.add_argument('--size', type=int, default=150)
-    parser.add_argument('--batches', type=int, default=6)
-    parser.add_argument('--warmup', type=int, default=2)
-    parser.add_argument('--threads', type=int, default=2)
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -66,15 +60,7 @@ def main():
         optimizer.step()
         return loss.item()
 
-    for i in range(args.warmup):
-        step(i)
-    start, cpu = time.perf_counter(), time.process_time()
-    for i in range(args.batches):
-        step(i)
-    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
-    images = args.batches * args.batch
-    print(json.dumps({'alpha': args.alpha, 'threads': args.threads, 'batches': args.batches,
-                      'imagesPerSecond': images / seconds, 'cpuMsPerImage': 1000 * cpu_seconds / images}))
+    time_steps(step, args, alpha=args.alpha)
 
 
 if __name__ == '__main__':

@@ -3,16 +3,15 @@
 Same architecture as tl's `seed-cnn` (Conv 32 3x3 relu, max-pool 2, Conv 64 3x3 relu, max-pool 2,
 Conv 64 3x3 relu, Dense 64 relu, Dense 10; 93,322 parameters), Adam 1e-3, cross-entropy, the
 same Fashion-MNIST images scaled to [0,1] and shuffled once, data preparation inside the timed
-loop as in tl's loop. Prints one JSON line: {"threads": T, "batches": N, "imagesPerSecond": X}.
+loop as in tl's loop. Prints one JSON line: {"threads": T, "batches": N, "imagesPerSecond": X, "cpuMsPerImage": C}.
 """
-import argparse
 import gzip
-import json
-import time
 
 import numpy as np
 import torch
 from torch import nn
+
+from bench_torch_steps import step_arguments, time_steps
 
 
 def read_idx(path):
@@ -32,12 +31,8 @@ def seed_cnn():
 
 
 def main():
-    parser = argparse.ArgumentParser()
+    parser = step_arguments(__doc__, batches=300, warmup=20)
     parser.add_argument('--data', required=True, help='directory with train-images-idx3-ubyte.gz and train-labels-idx1-ubyte.gz')
-    parser.add_argument('--batch', type=int, default=32)
-    parser.add_argument('--batches', type=int, default=300)
-    parser.add_argument('--warmup', type=int, default=20)
-    parser.add_argument('--threads', type=int, default=2)
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -60,14 +55,7 @@ def main():
         optimizer.step()
         return loss.item()
 
-    for i in range(args.warmup):
-        step(i)
-    start = time.perf_counter()
-    for i in range(args.warmup, args.warmup + args.batches):
-        step(i)
-    seconds = time.perf_counter() - start
-    print(json.dumps({'threads': args.threads, 'batches': args.batches, 'imagesPerSecond': args.batches * args.batch / seconds}))
-
+    time_steps(step, args)
 
 if __name__ == '__main__':
     main()
