@@ -18,7 +18,7 @@ export function register(program: Command): void {
         return;
       }
       console.log(`backend     ${info.backend}${info.wasmSimd === null ? '' : info.wasmSimd ? ' (SIMD)' : ' (no SIMD)'}`);
-      console.log(`threads     ${info.threads}  (${info.threadsReason}; --threads, TL_THREADS)`);
+      console.log(`threads     ${info.threads}  (${info.threadsReason})`);
       console.log(`engine      ${info.engine} ${info.engineVersion}, ${info.engineThreads} thread${info.engineThreads === 1 ? '' : 's'}  (--engine, --threads)`);
       console.log(`tfjs        ${info.tfjs}`);
       console.log(`tfjs-node   ${info.tfjsNode ?? 'not installed (optional; wasm is used instead)'}`);
