@@ -151,3 +151,13 @@ test('Slice on wasm (copied on the heap) gives the cpu result: boxes, size -1, f
   await tf.setBackend('wasm');
   assert.deepEqual(Array.from(tf.slice(tf.tensor1d([1, 2, 3], 'int32'), [1], [2]).dataSync()), [2, 3]);
 });
+
+test('a Cast to the same dtype on wasm shares the input, which outlives either tensor alone; other casts convert', () => {
+  const x = tf.tensor1d([1.5, -2, 3]);
+  const same = tf.cast(x, 'float32');
+  x.dispose();
+  assert.deepEqual(Array.from(same.dataSync()), [1.5, -2, 3]);
+  const ints = tf.cast(same, 'int32');
+  assert.deepEqual([ints.dtype, Array.from(ints.dataSync())], ['int32', [1, -2, 3]]);
+  tf.dispose([same, ints]);
+});

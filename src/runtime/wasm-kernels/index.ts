@@ -7,7 +7,7 @@ import { convReluPoolGradConfig, convReluPoolKernels } from './conv-relu-pool.js
 import { conv2dGradKernels } from './conv2d-grads.js';
 import { depthwiseGradKernels } from './depthwise-grads.js';
 import { fusedConv2DGradConfig, reluBiasGradKernel } from './fused-conv-grad.js';
-import { identityOverride } from './identity.js';
+import { castOverride, identityOverride } from './identity.js';
 import { maxPoolGradKernel } from './max-pool-grad.js';
 import { clipGradConfig, clipGradKernel, reluGradConfig, reluGradKernel } from './relu-grad.js';
 import { installKernel, installOverride } from './stock.js';
@@ -26,7 +26,7 @@ export { batchNormRelu, hasAffineRelu } from './affine-relu.js';
  * (Conv2DBackpropFilter and the depthwise pair, which wasm lacks; Conv2DBackpropInput, whose stock
  * version is ~9x slower than the forward convolution), built from XNNPACK's forward kernels and
  * the SIMD loops of simd.wat; faster MaxPoolGrad, leading-axes Sum, transposed BatchMatMul,
- * float32 Slice and Identity; Conv2D of one-channel images; one-kernel ReLU and clipByValue gradients; a gradient for FusedConv2D
+ * float32 Slice, Identity and same-dtype Cast (both share the input); Conv2D of one-channel images; one-kernel ReLU and clipByValue gradients; a gradient for FusedConv2D
  * (conv + bias + ReLU trained as one kernel) with its one-pass bias/ReLU part; a one-channel
  * conv + ReLU + 2x2 max-pool block with a one-pass gradient; BatchNorm on frozen statistics + ReLU
  * (affine-relu.ts) in one pass each way; and the fused Adam
@@ -37,7 +37,7 @@ export function registerWasmKernels(): void {
   for (const config of [...conv2dGradKernels, ...depthwiseGradKernels, ...convReluPoolKernels, ...affineReluKernels, maxPoolGradKernel, adamUpdateKernel, reluGradKernel, clipGradKernel, reluBiasGradKernel]) {
     installKernel(config);
   }
-  for (const override of [batchMatMulOverride, sumOverride, sliceOverride, identityOverride, conv2dOneChannelOverride, fusedConv2dOneChannelOverride]) {
+  for (const override of [batchMatMulOverride, sumOverride, sliceOverride, identityOverride, castOverride, conv2dOneChannelOverride, fusedConv2dOneChannelOverride]) {
     installOverride(override);
   }
 }
