@@ -5,6 +5,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { openImageFolder } from '../src/data/image-folder.js';
 import { trainTransfer } from '../src/training/transfer.js';
+import { evaluateRun, openRun, usesTta } from '../src/training/predict.js';
 import * as tf from '@tensorflow/tfjs';
 import { wilsonInterval, summarize } from '../src/training/metrics.js';
 import { balancedClassWeights, imbalanceWarning } from '../src/training/run-facts.js';
@@ -156,4 +157,22 @@ test('tl train --finetune-epochs: the head run in OUT-head, then a fine-tuned ru
   const head = await readJson<RunMetrics>(`${out}-head`, 'metrics.json');
   const tuned = await readJson<PredictionRecord[]>(out, 'predictions.json');
   assert.equal(tuned.length, head.dataset.testCount, 'the fine-tuned run is scored on the same held-out test split');
+});
+
+test('--tta: the run scores each test photo with its mirror, and tl evaluate of the saved run gives the same figures', async () => {
+  process.env.TL_HOME = tempDir('tl-home-');
+  const root = tempDir('tl-flowers-');
+  await flowerSubset('train', 6, 0, path.join(root, 'train'));
+  await flowerSubset('test', 4, 0, path.join(root, 'test'));
+  const result = await trainTransfer({ dataDir: root, backbone: 'mobilenet', weights: mobilenet025(), epochs: 3, tta: true, out: path.join(tempDir('tl-runs-'), 'tta') });
+  const run = await openRun(result.runDir);
+  try {
+    assert.equal(usesTta(run.config), true);
+    const again = await evaluateRun(run, root);
+    assert.equal(again.count, 20);
+    assert.equal(again.evaluation.accuracy, result.metrics.test.accuracy);
+    assert.ok(Math.abs(again.evaluation.loss - result.metrics.test.loss) < 1e-4, `${again.evaluation.loss} vs ${result.metrics.test.loss}`);
+  } finally {
+    run.model.dispose();
+  }
 });
