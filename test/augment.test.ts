@@ -10,11 +10,12 @@ import { flowerFiles } from './transfer-fixtures.js';
 const daisy = () => decodeImage(flowerFiles('train', 1).find((f) => f.label === 'daisy')!.file, { size: [64, 48], channels: 3 });
 
 test('--augment parses the Keras layer factors, and refuses anything else with the valid list', () => {
-  assert.deepEqual(parseAugment('flip,rotate=15,zoom=0.1'), { flip: true, rotate: 15, zoom: 0.1, translate: 0, contrast: 0, brightness: 0 });
+  assert.deepEqual(parseAugment('flip,rotate=15,zoom=0.1'), { flip: true, rotate: 15, zoom: 0.1, translate: 0, contrast: 0, brightness: 0, fill: 'reflect' });
+  assert.equal(augmentText(parseAugment('fill=constant,translate=0.1')!), 'translate=0.1,fill=constant');
   assert.equal(augmentText(parseAugment(' zoom=0.1 , flip ')!), 'flip,zoom=0.1', 'one canonical text per spec');
   assert.equal(augmentText(parseAugment('none')!), 'none');
-  for (const bad of ['flop', 'rotate=200', 'zoom=-0.1', 'zoom', 'flip=1', 'translate=abc']) assert.equal(parseAugment(bad), undefined, bad);
-  assert.match(augmentType.expected, /flip, rotate=DEGREES \(0-180\), zoom=F \(0-0.9\), translate=F \(0-0.5\), contrast=F \(0-1\), brightness=F \(0-1\)/);
+  for (const bad of ['flop', 'rotate=200', 'zoom=-0.1', 'zoom', 'flip=1', 'translate=abc', 'fill=wrap']) assert.equal(parseAugment(bad), undefined, bad);
+  assert.match(augmentType.expected, /flip, rotate=DEGREES \(0-180\), zoom=F \(0-0.9\), translate=F \(0-0.5\), contrast=F \(0-1\), brightness=F \(0-1\), fill=reflect\|constant/);
 });
 
 test('augmentation of a real photo: seeded, identity at zero, an exact mirror, and brightness as Keras shifts it', async () => {
@@ -31,6 +32,12 @@ test('augmentation of a real photo: seeded, identity at zero, an exact mirror, a
     for (let c = 0; c < 3; c++) assert.equal(m.data[(y * 48 + (47 - x)) * 3 + c], img.data[(y * 48 + x) * 3 + c]);
   }
   assert.deepEqual(mirrorImage(m).data, img.data, 'mirroring twice gives the photo back');
+
+  // A shift with fill=constant leaves the uncovered border black; reflect fills it from the image.
+  const shift = (fill: string) => augmentImage(img, parseAugment(`translate=0.5,fill=${fill}`)!, { next: () => 1 - 1e-12 } as Rng);
+  const column0 = (a: { data: Uint8Array }) => Array.from({ length: 64 }, (_, y) => a.data[y * 48 * 3]!);
+  assert.ok(column0(shift('constant')).every((v) => v === 0));
+  assert.ok(column0(shift('reflect')).some((v) => v > 0));
 
   // RandomBrightness(0.2): every pixel moves by the same d*255, |d| <= 0.2, clipped to 0..255.
   const b = augmentImage(img, parseAugment('brightness=0.2')!, new Rng(3));

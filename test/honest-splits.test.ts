@@ -83,7 +83,7 @@ test('--augment with an unknown or out-of-range option fails with one line listi
     assert.equal(r.status, 1);
     const lines = r.stderr.trim().split('\n');
     assert.match(lines[0]!, new RegExp(`'${bad}' is invalid`));
-    assert.match(lines[0]!, /--augment .*must be a comma-separated list of flip, rotate=DEGREES \(0-180\), zoom=F.*brightness=F \(0-1\), or none/);
+    assert.match(lines[0]!, /--augment .*must be a comma-separated list of flip, rotate=DEGREES \(0-180\), zoom=F.*brightness=F \(0-1\), fill=reflect\|constant, or none/);
     assert.ok(lines.length <= 2, r.stderr);
   }
 });

@@ -12,8 +12,8 @@ import type { DecodedImage } from './images.js';
  *   contrast=F    RandomContrast(F): (x - channel mean) * c + mean, c uniform in [1-F, 1+F]
  *   brightness=F  RandomBrightness(F): x + d * 255, d uniform in [-F, F]
  * Geometric changes are one inverse affine map sampled bilinearly, filling with the reflection of
- * the image (Keras' fill_mode 'reflect'); values are clipped to 0..255 as the layers clip to
- * their value range.
+ * the image (Keras' fill_mode 'reflect'), or with 0 given `fill=constant` (glyphs on a black
+ * background); values are clipped to 0..255 as the layers clip to their value range.
  */
 export interface AugmentSpec {
   flip: boolean;
@@ -22,12 +22,13 @@ export interface AugmentSpec {
   translate: number;
   contrast: number;
   brightness: number;
+  fill: 'reflect' | 'constant';
 }
 
-const NO_AUGMENT: AugmentSpec = { flip: false, rotate: 0, zoom: 0, translate: 0, contrast: 0, brightness: 0 };
+const NO_AUGMENT: AugmentSpec = { flip: false, rotate: 0, zoom: 0, translate: 0, contrast: 0, brightness: 0, fill: 'reflect' };
 
 /** Each parameter's valid range: [min, max], both inclusive. */
-const RANGES: Record<Exclude<keyof AugmentSpec, 'flip'>, [number, number]> = {
+const RANGES: Record<Exclude<keyof AugmentSpec, 'flip' | 'fill'>, [number, number]> = {
   rotate: [0, 180],
   zoom: [0, 0.9],
   translate: [0, 0.5],
@@ -35,7 +36,7 @@ const RANGES: Record<Exclude<keyof AugmentSpec, 'flip'>, [number, number]> = {
   brightness: [0, 1],
 };
 
-const VALID = `flip, rotate=DEGREES (0-180), zoom=F (0-0.9), translate=F (0-0.5), contrast=F (0-1), brightness=F (0-1), or none`;
+const VALID = `flip, rotate=DEGREES (0-180), zoom=F (0-0.9), translate=F (0-0.5), contrast=F (0-1), brightness=F (0-1), fill=reflect|constant, or none`;
 
 /** `flip,rotate=15,zoom=0.1`; `none` (or nothing) is no augmentation. Undefined for anything else. */
 export function parseAugment(text: string): AugmentSpec | undefined {
@@ -45,6 +46,10 @@ export function parseAugment(text: string): AugmentSpec | undefined {
     const [name, value] = part.split('=') as [string, string | undefined];
     if (name === 'flip' && value === undefined) {
       spec.flip = true;
+      continue;
+    }
+    if (name === 'fill' && (value === 'reflect' || value === 'constant')) {
+      spec.fill = value;
       continue;
     }
     const range = RANGES[name as keyof typeof RANGES];
@@ -59,7 +64,8 @@ export function parseAugment(text: string): AugmentSpec | undefined {
 export function augmentText(spec: AugmentSpec): string {
   const parts = spec.flip ? ['flip'] : [];
   for (const name of Object.keys(RANGES) as (keyof typeof RANGES)[]) if (spec[name] > 0) parts.push(`${name}=${spec[name]}`);
-  return parts.length ? parts.join(',') : 'none';
+  if (!parts.length) return 'none';
+  return [...parts, ...(spec.fill === 'constant' ? ['fill=constant'] : [])].join(',');
 }
 
 export function isAugmenting(spec: AugmentSpec): boolean {
@@ -76,6 +82,7 @@ export const augmentType: ValueType<string> = {
 
 /** One draw of every random factor, in a fixed order so a seed always gives the same picture. */
 interface Draw {
+  fill: AugmentSpec['fill'];
   flip: boolean;
   angle: number;
   scale: number;
@@ -91,6 +98,7 @@ function uniform(rng: Rng, half: number): number {
 
 function draw(spec: AugmentSpec, rng: Rng): Draw {
   return {
+    fill: spec.fill,
     flip: spec.flip && rng.next() < 0.5,
     angle: (uniform(rng, spec.rotate) * Math.PI) / 180,
     scale: 1 + uniform(rng, spec.zoom),
@@ -120,8 +128,9 @@ function warp(img: DecodedImage, d: Draw): Float32Array {
     for (let x = 0; x < w; x++) {
       const u = (d.flip ? w - 1 - x : x) - cx - shiftX;
       const v = y - cy - shiftY;
-      const sx = reflect(cos * u - sin * v + cx, w);
-      const sy = reflect(sin * u + cos * v + cy, h);
+      const [rx, ry] = [cos * u - sin * v + cx, sin * u + cos * v + cy];
+      if (d.fill === 'constant' && (rx < 0 || rx > w - 1 || ry < 0 || ry > h - 1)) continue; // stays 0
+      const [sx, sy] = [reflect(rx, w), reflect(ry, h)];
       const [x0, y0] = [Math.floor(sx), Math.floor(sy)];
       const [x1, y1] = [Math.min(x0 + 1, w - 1), Math.min(y0 + 1, h - 1)];
       const [fx, fy] = [sx - x0, sy - y0];
@@ -160,5 +169,5 @@ function transform(img: DecodedImage, d: Draw): DecodedImage {
 
 /** A horizontally mirrored copy (test-time augmentation's second view). */
 export function mirrorImage(img: DecodedImage): DecodedImage {
-  return transform(img, { flip: true, angle: 0, scale: 1, dy: 0, dx: 0, contrast: 1, brightness: 0 });
+  return transform(img, { fill: 'reflect', flip: true, angle: 0, scale: 1, dy: 0, dx: 0, contrast: 1, brightness: 0 });
 }
