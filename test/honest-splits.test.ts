@@ -13,7 +13,8 @@ import { sparseCrossEntropy } from '../src/training/optimizers.js';
 import { initBackend } from '../src/runtime/backend.js';
 import { buildHead, foldStandardization } from '../src/models/head.js';
 import { standardizeChannels } from '../src/training/feature-cache.js';
-import type { EpochRecord, PredictionRecord, RunMetrics } from '../src/artifacts/run.js';
+import type { EpochRecord, PredictionRecord, RunConfig, RunMetrics } from '../src/artifacts/run.js';
+import { runFacts } from '../src/reporting/facts.js';
 import { tempDir, tlBin } from './helpers.js';
 import { flowerSubset, mobilenet025 } from './transfer-fixtures.js';
 
@@ -46,6 +47,11 @@ test('a folder without test/: the held-out test images are never trained on or u
   const [low, high] = metrics.test.accuracyCI95!;
   assert.ok(low <= metrics.test.accuracy && metrics.test.accuracy <= high);
   assert.ok(metrics.warnings?.some((w) => /the test set has only 10 images/.test(w)), 'a 10-image test set is called small');
+  // The report's run facts say the same.
+  const facts = new Map(runFacts(await readJson<RunConfig>(result.runDir, 'run.json'), metrics));
+  assert.match(facts.get('measured on')!, /^the test set: accuracy \d+\.\d% \(95% CI /);
+  assert.match(facts.get('kept epoch')!, /the best validation loss, restored/);
+  assert.match(facts.get('warning')!, /only 10 images/);
 
   // --test-split 0: the figure is the validation split's, and says so.
   const onVal = await trainTransfer({ dataDir: data, backbone: 'mobilenet', weights: mobilenet025(), epochs: 2, testSplit: 0, restoreBest: false, out: path.join(runs, 'val') });

@@ -111,6 +111,20 @@ function speedValue(kind: RunConfig['kind'], imagesPerSecond: number): string {
   return `${imagesPerSecond.toFixed(0)} images/s${speedIsHeadOnly(kind) ? ' (head only, on cached base features)' : ''}`;
 }
 
+function percent(x: number): string {
+  return `${(x * 100).toFixed(1)}%`;
+}
+
+/** Which set the accuracy is measured on and how far to trust it, the epoch the run keeps, and its warnings. */
+function heldOutFacts(m: RunMetrics): [string, string][] {
+  const facts: [string, string][] = [];
+  const ci = m.test.accuracyCI95;
+  if (m.evaluatedOn) facts.push(['measured on', `the ${m.evaluatedOn} set: accuracy ${percent(m.test.accuracy)}${ci ? ` (95% CI ${percent(ci[0])}-${percent(ci[1])})` : ''}`]);
+  if (m.keptEpoch !== undefined) facts.push(['kept epoch', `${m.keptEpoch} (${m.restoredBest === false ? 'the last: --no-restore-best' : 'the best validation loss, restored'})`]);
+  for (const w of m.warnings ?? []) facts.push(['warning', w]);
+  return facts;
+}
+
 export function runFacts(config: RunConfig, metrics: RunMetrics | undefined): [string, string][] {
   const facts: [string, string][] = [
     ['kind', config.kind],
@@ -136,6 +150,7 @@ export function runFacts(config: RunConfig, metrics: RunMetrics | undefined): [s
     if (metrics.imagesPerSecond !== undefined) facts.push([speedLabel(config.kind), speedValue(config.kind, metrics.imagesPerSecond)]);
     if (metrics.bestEpoch !== undefined) facts.push(['best epoch', String(metrics.bestEpoch)]);
     if (metrics.stoppedEarly) facts.push(['stopped early', 'yes']);
+    facts.push(...heldOutFacts(metrics));
     if (metrics.interrupted) facts.push(['interrupted', 'yes: the numbers are for the last checkpoint']);
   }
   facts.push(['created', config.createdAt]);
