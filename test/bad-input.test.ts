@@ -178,7 +178,7 @@ test('tl train on a folder of odd files: symlinks followed, FIFOs, sockets, unre
   const reasons = Object.fromEntries((metrics.dataset.skipped ?? []).map((s) => [path.relative(data, s.file), s.reason]));
   assert.deepEqual(Object.keys(reasons).sort(), Object.keys(skipped).sort());
   for (const [file, pattern] of Object.entries(skipped)) assert.match(reasons[file]!, pattern, file);
-  assert.equal(metrics.dataset.trainCount + metrics.dataset.valCount, usable, 'alpha, 1x1, animated and the symlinked sub-folder are used');
+  assert.equal(metrics.dataset.trainCount + metrics.dataset.valCount + metrics.dataset.testCount, usable, 'alpha, 1x1, animated and the symlinked sub-folder are used');
   for (const file of Object.keys(skipped)) assert.ok(r.stderr.includes(`${path.join(data, file)}: `), `stderr lists ${file}`);
 
   const report = await fs.readFile(path.join(run, 'report.html'), 'utf8');

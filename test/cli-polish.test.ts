@@ -51,13 +51,13 @@ test('the option tables are the defaults of the library, the CLI help and the sw
   const transfer = resolveOptions(TRANSFER_OPTIONS, { backbone: 'mobilenet' });
   assert.deepEqual(
     { epochs: transfer.epochs, batchSize: transfer.batchSize, size: transfer.size, weights: transfer.weights },
-    { epochs: 5, batchSize: 32, size: 150, weights: 'imagenet' },
+    { epochs: TRANSFER_OPTIONS.epochs.default, batchSize: 32, size: 150, weights: 'imagenet' },
   );
   assert.equal(resolveOptions(FINETUNE_OPTIONS, {}).lr, 1e-5);
   assert.throws(() => resolveOptions(CUSTOM_OPTIONS, { dataset: 'x', epochs: 0 }), /^TlError: --epochs must be a positive integer \(got 0\)$/);
   assert.throws(() => resolveOptions(CUSTOM_OPTIONS, {}), /--dataset is required/);
   const help = tl('train', '--help').stdout;
-  assert.match(help, /--epochs <n> +epochs of head training \(default: 5\)/);
+  assert.match(help, new RegExp(`--epochs <n> +epochs of head training.*?\\(default: ${TRANSFER_OPTIONS.epochs.default}\\)`, 's'));
   assert.ok(allowedKeys('custom-train').includes('lrPatience'));
   assert.ok(allowedKeys('custom-train').includes('mlp.hidden'));
   assert.ok(!allowedKeys('train').includes('out'));
