@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { isChannelsLastBatchNorm, layerConfig, reluCap } from './graph-patterns.js';
 
 /**
  * An inference-only compilation of a layers model: every Conv2D / DepthwiseConv2D followed by a
@@ -36,30 +37,20 @@ function nodeOf(layer: tf.layers.Layer, computed: Set<number>): SymbolicNode | u
   return nodes.find((n) => n.inputTensors.length > 0 && n.inputTensors.every((t) => computed.has(t.id)));
 }
 
-export function config(layer: tf.layers.Layer): Record<string, unknown> {
-  return layer.getConfig() as Record<string, unknown>;
-}
-
-/** The activation a ReLU/Activation layer applies, if a fused kernel can do it. */
+/** The activation of a ReLU/Activation layer that the fused kernels apply (plain ReLU or ReLU6). */
 function fusableActivation(layer: tf.layers.Layer): FusedActivation | undefined {
-  const cls = layer.getClassName();
-  const cfg = config(layer);
-  if (cls === 'Activation' && (cfg.activation === 'relu' || cfg.activation === 'relu6')) return cfg.activation;
-  if (cls === 'ReLU' && !cfg.negativeSlope && !cfg.threshold) {
-    if (cfg.maxValue == null) return 'relu';
-    if (cfg.maxValue === 6) return 'relu6';
-  }
-  return undefined;
+  const cap = reluCap(layer);
+  return cap === Infinity ? 'relu' : cap === 6 ? 'relu6' : undefined;
 }
 
 export function convActivation(layer: tf.layers.Layer): FusedActivation | undefined {
-  const act = config(layer).activation;
+  const act = layerConfig(layer).activation;
   return act === 'linear' || act === 'relu' || act === 'relu6' ? act : undefined;
 }
 
 function isFusableConv(layer: tf.layers.Layer): boolean {
   const cls = layer.getClassName();
-  const cfg = config(layer);
+  const cfg = layerConfig(layer);
   return (cls === 'Conv2D' || cls === 'DepthwiseConv2D') && cfg.dataFormat !== 'channelsFirst' && convActivation(layer) !== undefined;
 }
 
@@ -67,16 +58,11 @@ function isFusableConv(layer: tf.layers.Layer): boolean {
  * Kernel and bias of `conv` with `bn` folded in: y = gamma * (conv(x) + b - mean) / sqrt(var + eps) + beta
  * = conv'(x) + b', with conv' = conv * s and b' = beta + (b - mean) * s, s = gamma / sqrt(var + eps).
  */
-export function isChannelsLastBatchNorm(layer: tf.layers.Layer): boolean {
-  const axis = config(layer).axis;
-  return layer.getClassName() === 'BatchNormalization' && (axis === -1 || axis === 3);
-}
-
 function foldBatchNorm(conv: tf.layers.Layer, bn: tf.layers.Layer | undefined): { kernel: tf.Tensor4D; bias?: tf.Tensor1D } {
   return tf.tidy(() => {
     const [kernel, convBias] = conv.getWeights() as [tf.Tensor4D, tf.Tensor1D?];
     if (!bn) return { kernel: kernel.clone(), bias: convBias?.clone() };
-    const cfg = config(bn);
+    const cfg = layerConfig(bn);
     const weights = bn.getWeights();
     let i = 0;
     const gamma = cfg.scale === false ? undefined : weights[i++]!;
@@ -97,7 +83,7 @@ function foldBatchNorm(conv: tf.layers.Layer, bn: tf.layers.Layer | undefined): 
 }
 
 function fusedConvStep(conv: tf.layers.Layer, kernel: tf.Tensor4D, bias: tf.Tensor1D | undefined, activation: FusedActivation): Step {
-  const cfg = config(conv);
+  const cfg = layerConfig(conv);
   const strides = cfg.strides as [number, number];
   const pad = cfg.padding as 'valid' | 'same';
   const dilations = cfg.dilationRate as [number, number];
@@ -108,7 +94,7 @@ function fusedConvStep(conv: tf.layers.Layer, kernel: tf.Tensor4D, bias: tf.Tens
 }
 
 function zeroPaddingStep(layer: tf.layers.Layer): Step | undefined {
-  const cfg = config(layer);
+  const cfg = layerConfig(layer);
   if (cfg.dataFormat === 'channelsFirst') return undefined;
   const [[top, bottom], [left, right]] = cfg.padding as [[number, number], [number, number]];
   return ([x]) => tf.pad(x!, [[0, 0], [top, bottom], [left, right], [0, 0]]);

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../util/rng.js';
 import { withTlKernels } from '../runtime/patches.js';
-import { batchNormRelu, CONV_RELU_POOL, convReluPoolRuns, hasAffineRelu, hasFusedConvGradient } from '../runtime/wasm-kernels/index.js';
+import { affineReluSupports, batchNormRelu, CONV_RELU_POOL, convReluPoolSupports, fusedConvSupports, hasFusedConvGradient } from '../runtime/wasm-kernels/index.js';
+import { layerConfig, reluCap, soleConsumer, soleInput } from '../models/graph-patterns.js';
 
 type LayerWithChildren = tf.layers.Layer & { layers?: tf.layers.Layer[] };
 type LayerCall = tf.layers.Layer['call'];
@@ -47,24 +48,15 @@ interface BatchNormLayer {
   movingVariance: { read(): tf.Tensor };
 }
 
-/** A ReLU layer's cap: maxValue of a ReLU layer (Infinity without one), 6 for Activation('relu6'). */
-function reluCap(layer: tf.layers.Layer): number | undefined {
-  if (layer.getClassName() === 'ReLU') return (layer as unknown as { maxValue: number | null }).maxValue ?? Infinity;
-  if (layer.getClassName() !== 'Activation') return undefined;
-  const activation = (layer.getConfig() as { activation?: string }).activation;
-  return activation === 'relu' ? Infinity : activation === 'relu6' ? 6 : undefined;
-}
-
-/** The ReLU layer that alone consumes channels-last BatchNormalization `layer` (with gamma and beta), and its cap. */
+/** The rectifier that alone consumes BatchNormalization `layer`, and its cap, when the fused BN -> ReLU op can run the pair. */
 function reluAfterBatchNorm(layer: tf.layers.Layer): { relu: tf.layers.Layer; maxValue: number } | undefined {
   if (layer.getClassName() !== 'BatchNormalization') return undefined;
-  const bn = layer as unknown as BatchNormLayer & { inboundNodes: GraphNode[]; outboundNodes: GraphNode[] };
-  const rank = bn.inboundNodes[0]?.inputTensors[0]?.shape.length;
-  if (!bn.scale || !bn.center || !(bn.axis === -1 || bn.axis === (rank ?? 0) - 1) || bn.inboundNodes.length !== 1 || bn.outboundNodes.length !== 1) return undefined;
-  const relu = bn.outboundNodes[0]!.outboundLayer;
-  const maxValue = reluCap(relu);
-  const single = (relu as unknown as { inboundNodes: GraphNode[] }).inboundNodes.length === 1;
-  return maxValue !== undefined && single ? { relu, maxValue } : undefined;
+  const bn = layer as unknown as BatchNormLayer;
+  const rank = soleInput(layer)?.shape.length ?? 0;
+  const relu = soleConsumer(layer);
+  const maxValue = relu && reluCap(relu);
+  const channelsLast = bn.axis === -1 || bn.axis === rank - 1;
+  return relu && maxValue !== undefined && affineReluSupports({ scale: bn.scale, center: bn.center, channelsLast }, maxValue) ? { relu, maxValue } : undefined;
 }
 
 /** The BN layer's call as the one fused BN(frozen statistics) -> ReLU op. */
@@ -89,7 +81,7 @@ export function withBatchNormInference<T>(model: tf.LayersModel, fn: () => Promi
     (layer, original) => {
       if (absorbedRelus.has(layer)) return (inputs) => (Array.isArray(inputs) ? inputs[0]! : inputs);
       if (layer.getClassName() !== 'BatchNormalization') return undefined;
-      const fused = hasAffineRelu() ? reluAfterBatchNorm(layer) : undefined;
+      const fused = reluAfterBatchNorm(layer);
       if (!fused) return (inputs, kwargs) => original.call(layer, inputs, { ...kwargs, training: false });
       absorbedRelus.add(fused.relu);
       return batchNormReluCall(layer, fused.maxValue);
@@ -135,18 +127,12 @@ interface Conv2DLayer {
   bias?: { read(): tf.Tensor } | null;
 }
 
-interface GraphNode {
-  inputTensors: tf.SymbolicTensor[];
-  outboundLayer: tf.layers.Layer;
-}
-
 /** The fused kernel's activation for a Conv2D layer it can run, else undefined. */
 function fusableActivation(layer: tf.layers.Layer): 'relu' | 'linear' | undefined {
   if (layer.getClassName() !== 'Conv2D') return undefined;
   const conv = layer as unknown as Conv2DLayer;
   const activation = conv.activation.getClassName();
-  const plain = conv.rank === 2 && conv.dataFormat === 'channelsLast' && conv.padding !== 'causal' && conv.dilationRate.every((d) => d === 1);
-  return plain && (activation === 'relu' || activation === 'linear') ? activation : undefined;
+  return fusedConvSupports({ ...conv, activation }) ? (activation as 'relu' | 'linear') : undefined;
 }
 
 /**
@@ -155,19 +141,17 @@ function fusableActivation(layer: tf.layers.Layer): 'relu' | 'linear' | undefine
  * gradient, so the block's dense pre-pool gradient is never built.)
  */
 function poolOfFirstBlock(model: tf.LayersModel, layer: tf.layers.Layer): tf.layers.Layer | undefined {
-  if (fusableActivation(layer) !== 'relu' || !convReluPoolRuns()) return undefined;
+  const activation = fusableActivation(layer);
   const conv = layer as unknown as Conv2DLayer;
-  const [kh, kw, ci, co] = conv.kernel.read().shape;
-  if (kh !== 3 || kw !== 3 || ci !== 1 || co! % 4 !== 0 || !conv.bias || conv.strides.some((s) => s !== 1)) return undefined;
-  const { inboundNodes, outboundNodes } = layer as unknown as { inboundNodes: GraphNode[]; outboundNodes: GraphNode[] };
-  const input = inboundNodes.length === 1 ? inboundNodes[0]!.inputTensors[0] : undefined;
-  if (!input || !model.inputs.some((t) => t.id === input.id) || outboundNodes.length !== 1) return undefined;
-  const pool = outboundNodes[0]!.outboundLayer;
-  const config = pool.getConfig() as { poolSize?: number[]; strides?: number[]; padding?: string; dataFormat?: string };
+  if (!activation || !convReluPoolSupports({ kernelShape: conv.kernel.read().shape, strides: conv.strides, hasBias: !!conv.bias, activation })) return undefined;
+  const input = soleInput(layer);
+  const pool = soleConsumer(layer);
+  if (!input || !pool || !model.inputs.some((t) => t.id === input.id)) return undefined;
+  const config = layerConfig(pool) as { poolSize?: number[]; strides?: number[]; padding?: string; dataFormat?: string };
   const twoByTwo = (v: number[] | undefined) => v?.length === 2 && v.every((d) => d === 2);
   const plainPool = pool.getClassName() === 'MaxPooling2D' && twoByTwo(config.poolSize) && twoByTwo(config.strides) &&
     config.padding === 'valid' && config.dataFormat === 'channelsLast';
-  return plainPool && (pool as unknown as { inboundNodes: GraphNode[] }).inboundNodes.length === 1 ? pool : undefined;
+  return plainPool ? pool : undefined;
 }
 
 /** The conv layer's call as one kernel: FusedConv2D, or CONV_RELU_POOL for a first block. */

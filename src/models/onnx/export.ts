@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { PreprocessingConfig } from '../../data/preprocess.js';
 import { ONNX_INPUT, ONNX_OUTPUT } from '../../runtime/engine.js';
-import { config, convActivation, isChannelsLastBatchNorm, layerGraph } from '../fused.js';
+import { convActivation, layerGraph } from '../fused.js';
+import { isChannelsLastBatchNorm, layerConfig } from '../graph-patterns.js';
 import { CONVERTERS, ExportGraph, FOLDS_BATCH_NORM, unsupported, type Value } from './layers.js';
 import { OPSET } from './graph.js';
 import { TlError } from '../../util/errors.js';
@@ -68,7 +69,7 @@ export function exportOnnx(model: tf.LayersModel, opts: OnnxExportOptions = {}):
     const value = converter(g, {
       layer,
       cls,
-      cfg: config(layer),
+      cfg: layerConfig(layer),
       inputs: node.inputTensors.map((t) => values.get(t.id)!),
       inputShape: node.inputTensors[0]!.shape,
       outputShape: output.shape,

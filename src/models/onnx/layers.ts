@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { TlError } from '../../util/errors.js';
-import { config } from '../fused.js';
+import { layerConfig } from '../graph-patterns.js';
 import { float, GraphBuilder, int, ints } from './graph.js';
 
 /**
@@ -83,7 +83,7 @@ function weightsOf(layer: tf.layers.Layer): { data: Float32Array; shape: number[
 
 /** y = x * scale + shift, per channel, for an inference-mode BatchNormalization. */
 export function batchNormScaleShift(bn: tf.layers.Layer): { scale: Float32Array; shift: Float32Array } {
-  const cfg = config(bn);
+  const cfg = layerConfig(bn);
   const weights = weightsOf(bn).map((w) => w.data);
   let i = 0;
   const gamma = cfg.scale === false ? undefined : weights[i++]!;

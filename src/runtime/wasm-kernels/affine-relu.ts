@@ -98,6 +98,11 @@ export function hasAffineRelu(): boolean {
   return tf.getKernel(AFFINE_RELU, tf.getBackend()) !== undefined;
 }
 
+/** A channels-last BatchNormalization with gamma and beta, followed by a rectifier: what the fused op computes. */
+export function affineReluSupports(bn: { scale: boolean; center: boolean; channelsLast: boolean }, reluCap: number | undefined): boolean {
+  return hasAffineRelu() && bn.scale && bn.center && bn.channelsLast && reluCap !== undefined;
+}
+
 /** A BatchNormalization layer's frozen statistics and epsilon. */
 export interface FrozenBatchNorm {
   mean: tf.Tensor1D;

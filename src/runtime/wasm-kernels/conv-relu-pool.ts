@@ -34,6 +34,16 @@ export function convReluPoolRuns(): boolean {
   return tf.getKernel(CONV_RELU_POOL, tf.getBackend()) !== undefined && simdFor(tf.backend() as BackendWasm) !== undefined;
 }
 
+/**
+ * A ReLU convolution CONV_RELU_POOL runs with the 2x2 max-pool after it: 3x3 at stride 1 over one
+ * channel, with a bias, to a multiple of 4 channels (its SIMD lanes).
+ */
+export function convReluPoolSupports(conv: { kernelShape: readonly number[]; strides: readonly number[]; hasBias: boolean; activation: string }): boolean {
+  const [kh, kw, ci, co] = conv.kernelShape;
+  const shaped = kh === 3 && kw === 3 && ci === 1 && co! % 4 === 0 && conv.strides.every((s) => s === 1);
+  return convReluPoolRuns() && conv.activation === 'relu' && shaped && conv.hasBias;
+}
+
 function requireSupported(backend: BackendWasm, x: tf.TensorInfo, info: tf.backend_util.Conv2DInfo) {
   const simd = simdFor(backend);
   if (!simd || x.shape.length !== 4 || !isOneChannel3x3(info)) {

@@ -40,6 +40,20 @@ export function hasFusedConvGradient(): boolean {
   return tf.getKernel(RELU_BIAS_GRAD, tf.getBackend()) !== undefined;
 }
 
+/** A 2-D convolution FusedConv2D trains as one kernel here: NHWC, dilation 1, no or a ReLU activation. */
+export interface FusableConv {
+  rank: number;
+  dataFormat: string;
+  padding: string;
+  dilationRate: readonly number[];
+  activation: string;
+}
+
+export function fusedConvSupports(conv: FusableConv): boolean {
+  const plain = conv.rank === 2 && conv.dataFormat === 'channelsLast' && conv.padding !== 'causal' && conv.dilationRate.every((d) => d === 1);
+  return hasFusedConvGradient() && plain && (conv.activation === 'relu' || conv.activation === 'linear');
+}
+
 /** The gradient before the activation and the bias gradient. */
 function preActivation(dy: tf.Tensor4D, y: tf.Tensor4D, activation: string): [tf.Tensor4D, tf.Tensor1D] {
   if (activation === 'relu' && hasFusedConvGradient()) return tf.engine().runKernel(RELU_BIAS_GRAD, { y, dy }) as [tf.Tensor4D, tf.Tensor1D];

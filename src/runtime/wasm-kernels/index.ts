@@ -17,9 +17,9 @@ import { sumOverride } from './sum.js';
 export { ADAM_UPDATE, type AdamHyperparameters, type AdamUpdateAttrs } from './adam.js';
 
 export { useThreadedWasm } from './threads.js';
-export { hasFusedConvGradient } from './fused-conv-grad.js';
-export { CONV_RELU_POOL, convReluPoolRuns } from './conv-relu-pool.js';
-export { batchNormRelu, hasAffineRelu } from './affine-relu.js';
+export { hasFusedConvGradient, fusedConvSupports } from './fused-conv-grad.js';
+export { CONV_RELU_POOL, convReluPoolRuns, convReluPoolSupports } from './conv-relu-pool.js';
+export { batchNormRelu, hasAffineRelu, affineReluSupports } from './affine-relu.js';
 
 /**
  * Registers fast, exact kernels for the wasm backend: the convolution gradients
