@@ -7,7 +7,7 @@ import { buildHead } from '../models/head.js';
 import { initBackend } from '../runtime/backend.js';
 import { Rng } from '../util/rng.js';
 import { TlError } from '../util/errors.js';
-import { OUT_OPTION, positiveInteger, positiveNumber, resolveOptions, type OptionTable } from '../util/options.js';
+import { OUT_OPTION, positiveInteger, positiveNumber, resolveOptions, TEST_SPLIT_OPTION, VAL_SPLIT_OPTION, type OptionTable } from '../util/options.js';
 import { cachedFeatureSource } from './feature-cache.js';
 import { adam, sparseCrossEntropy } from './optimizers.js';
 import { cacheFeatures, TRANSFER_OPTIONS } from './transfer.js';
@@ -60,7 +60,7 @@ async function settings(o: ReturnType<typeof resolveOptions<typeof LR_FIND_OPTIO
   const run = await RunDir.open(source).catch(() => undefined);
   if (!run) {
     if (!o.backbone) throw new TlError('--backbone is required for a data folder (a tl train run names its own)');
-    return { dataDir: source, backbone: o.backbone, alpha: o.alpha, weights: o.weights, size: o.size, valSplit: 0.1, testSplit: 0.1 };
+    return { dataDir: source, backbone: o.backbone, alpha: o.alpha, weights: o.weights, size: o.size, valSplit: VAL_SPLIT_OPTION.default, testSplit: TEST_SPLIT_OPTION.default };
   }
   const config = await run.config();
   requireRunKind(run.dir, config, ['transfer'], 'lr-find takes a tl train run (or an image folder)');
@@ -71,7 +71,7 @@ async function settings(o: ReturnType<typeof resolveOptions<typeof LR_FIND_OPTIO
     alpha: hp.alpha,
     weights: config.backbone!.weights,
     size: config.inputShape[0],
-    valSplit: hp.valSplit ?? 0.1,
+    valSplit: hp.valSplit ?? VAL_SPLIT_OPTION.default,
     testSplit: hp.testSplit ?? 0,
     run: run.dir,
   };
