@@ -5,6 +5,7 @@ import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import workerThreads, { type WorkerOptions } from 'node:worker_threads';
 
 const require = createRequire(import.meta.url);
 
@@ -51,6 +52,14 @@ async function startThreadedModule(threads: number): Promise<ThreadedModule> {
   const worker = workerScript(wasmOut);
   const cpus = os.cpus;
   os.cpus = () => Array.from({ length: 2 * threads }, () => cpus()[0]!);
+  // Emscripten takes worker_threads.Worker as it starts; its workers must not inherit flags that
+  // only make sense for a main script (`node --input-type=module -e ...` makes every worker fail).
+  const NodeWorker = workerThreads.Worker;
+  (workerThreads as { Worker: typeof NodeWorker }).Worker = class extends NodeWorker {
+    constructor(file: string | URL, options: WorkerOptions = {}) {
+      super(file, { execArgv: process.execArgv.filter((arg) => !arg.startsWith('--input-type')), ...options });
+    }
+  };
   try {
     return await factory({
       locateFile: (file: string) => (file.endsWith('.worker.js') ? worker : path.join(wasmOut, file)),
@@ -58,6 +67,7 @@ async function startThreadedModule(threads: number): Promise<ThreadedModule> {
     });
   } finally {
     os.cpus = cpus;
+    (workerThreads as { Worker: typeof NodeWorker }).Worker = NodeWorker;
   }
 }
 
