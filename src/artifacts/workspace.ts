@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { exists, removeStaleTemps, renameNoReplace } from '../util/atomic.js';
-import { fileError } from '../util/errors.js';
+import { fileError, TlError } from '../util/errors.js';
 import { acquireLock, type PathLock } from '../util/lock.js';
 import { requireWritableDir, writeProblem } from '../util/writable.js';
 import { RUN_FILES } from './run.js';
@@ -34,7 +34,7 @@ export class RunWorkspace {
     const parent = path.dirname(out);
     await requireWritableDir(parent, 'choose another --out', out);
     const lock = await acquireLock(out, 'run').catch((err: unknown) => {
-      throw (err as Error).name === 'TlError' ? err : fileError(out, writeProblem(err), 'choose another --out');
+      throw err instanceof TlError ? err : fileError(out, writeProblem(err), 'choose another --out');
     });
     try {
       await removeStaleTemps(parent);

@@ -15,6 +15,7 @@ import { figure, page, scoreCell, section, table, numHeader, escapeHtml, type Ce
 import { renderVegaLite, type TopLevelSpec } from './vega.js';
 import { defaultSampleLoader } from './samples.js';
 import { emitMessage } from '../runtime/context.js';
+import { errorLine } from '../util/errors.js';
 
 export interface ReportOptions {
   /** How a prediction's picture is found; default: the photo file, or the dataset sample in the tl cache. */
@@ -272,7 +273,7 @@ export async function reportOrWarn(runDir: string): Promise<ReportResult | undef
     emitMessage(`report: ${result.html}`);
     return result;
   } catch (err) {
-    const reason = (err instanceof Error ? err.message : String(err)).split('\n')[0];
+    const reason = errorLine(err);
     emitMessage(`tl: warning: the run is complete but its report was not written (${reason}); retry with: tl report ${runDir}`);
     return undefined;
   }

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { TlError } from '../util/errors.js';
+import { errorLine, TlError } from '../util/errors.js';
 import { currentContext, emitEvent, emitMessage } from './context.js';
 import { requestedThreads, wasmThreadChoice, type ThreadChoice } from './thread-count.js';
 import { registerWasmKernels, useThreadedWasm } from './wasm-kernels/index.js';
@@ -24,11 +24,6 @@ export function requestedBackend(flag?: string): BackendName | undefined {
     throw new TlError(`unknown backend "${raw}"; use one of ${BACKENDS.join(', ')} (--backend or TL_BACKEND)`);
   }
   return name;
-}
-
-/** Why a backend could not start, in one line. */
-function reasonOf(err: unknown): string {
-  return ((err as Error)?.message ?? String(err)).split('\n')[0]!;
 }
 
 async function tryTfjsNode(): Promise<void> {
@@ -56,7 +51,7 @@ async function activate(name: BackendName): Promise<string | undefined> {
     if (name === 'wasm') await tryWasm();
     return (await tf.setBackend(name)) ? undefined : `tf.setBackend('${name}') failed`;
   } catch (err) {
-    return reasonOf(err);
+    return errorLine(err);
   }
 }
 

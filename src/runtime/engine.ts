@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type * as Ort from 'onnxruntime-node';
-import { fileError, TlError } from '../util/errors.js';
+import { errorLine, fileError, TlError } from '../util/errors.js';
 import { initBackend } from './backend.js';
 import { currentContext, emitMessage } from './context.js';
 import { threadChoice } from './thread-count.js';
@@ -60,7 +60,7 @@ export async function chooseEngine(): Promise<EngineName> {
   if (wanted === 'tfjs') return 'tfjs';
   const loaded = await loadOrt();
   if (!(loaded instanceof Error)) return 'onnxruntime';
-  const reason = loaded.message.split('\n')[0];
+  const reason = errorLine(loaded);
   if (wanted === 'onnxruntime') throw new TlError(`engine "onnxruntime" is unavailable: onnxruntime-node did not load (${reason}); run npm install, or use --engine tfjs`);
   if (!warned) emitMessage(`tl: onnxruntime-node did not load (${reason}); using the slower tfjs engine`);
   warned = true;
@@ -69,7 +69,7 @@ export async function chooseEngine(): Promise<EngineName> {
 
 async function ortModule(): Promise<OrtModule> {
   const loaded = await loadOrt();
-  if (loaded instanceof Error) throw new TlError(`onnxruntime-node did not load (${loaded.message.split('\n')[0]}); run npm install, or use --engine tfjs`);
+  if (loaded instanceof Error) throw new TlError(`onnxruntime-node did not load (${errorLine(loaded)}); run npm install, or use --engine tfjs`);
   return loaded;
 }
 
@@ -93,7 +93,7 @@ export async function onnxEngine(model: Uint8Array | string, inputShape: readonl
   try {
     session = typeof model === 'string' ? await InferenceSession.create(model, options) : await InferenceSession.create(model, options);
   } catch (err) {
-    const problem = `is not a loadable ONNX model (${(err as Error).message.split('\n')[0]})`;
+    const problem = `is not a loadable ONNX model (${errorLine(err)})`;
     if (typeof model === 'string') throw fileError(model, problem, 'export it again with tl export RUN --format onnx');
     throw new Error(`exported ONNX model ${problem}`);
   }

@@ -8,6 +8,7 @@ import { plotFileName, plotsFor, plotTitle, sweepPlotSpec } from './plots.js';
 import { formatParam, resultsCsv, resultsMarkdown, type SweepResult } from './results.js';
 import { expandGrid, readSweepSpec, sweptKeys, type SweepConfig, type SweepSpec } from './spec.js';
 import { allowedKeys, defaultTrainer, type SweepTrainer } from './trainers.js';
+import { errorLine } from '../util/errors.js';
 
 export interface SweepOptions {
   /** Output folder (default runs/sweeps/<spec name>). */
@@ -43,8 +44,7 @@ export function configRunDir(out: string, config: SweepConfig): string {
 }
 
 function firstLine(err: unknown): string {
-  const message = err instanceof Error ? err.message : String(err);
-  return message.split('\n')[0]!.trim().slice(0, 300);
+  return errorLine(err).trim().slice(0, 300);
 }
 
 async function readHistoryLength(runDir: string): Promise<number | undefined> {

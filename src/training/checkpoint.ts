@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { EpochRecord } from '../artifacts/run.js';
 import { writeDirAtomic, writeFileAtomic } from '../util/atomic.js';
-import { fileError } from '../util/errors.js';
+import { errorLine, fileError, TlError } from '../util/errors.js';
 
 /**
  * Everything `fit` needs to continue after its last completed epoch as if it had never stopped:
@@ -151,7 +151,7 @@ export async function loadCheckpoint(
     const { epochsDone, history, best, sinceBest, plateau, lr, random } = state;
     return { loop: { epochsDone, history, best, sinceBest, plateau, lr, random }, bestWeights };
   } catch (err) {
-    if ((err as Error).name === 'TlError') throw err;
-    throw fileError(checkpoint.dir, `cannot be loaded (${(err as Error).message.split('\n')[0]})`, `delete ${path.dirname(checkpoint.dir)} to start over`);
+    if (err instanceof TlError) throw err;
+    throw fileError(checkpoint.dir, `cannot be loaded (${errorLine(err)})`, `delete ${path.dirname(checkpoint.dir)} to start over`);
   }
 }

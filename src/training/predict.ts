@@ -12,7 +12,7 @@ import * as mobilenet from '@tensorflow-models/mobilenet';
 import { IMAGENET_CLASSES } from '@tensorflow-models/mobilenet/dist/imagenet_classes.js';
 import { fileLoader } from '../models/layers-io.js';
 import { initBackend } from '../runtime/backend.js';
-import { fileError, TlError } from '../util/errors.js';
+import { errorLine, fileError, TlError } from '../util/errors.js';
 import { evaluateModel } from './metrics.js';
 import { runInference } from './run-engine.js';
 import { filePredictions } from './run-facts.js';
@@ -245,7 +245,7 @@ export async function loadImageNetClassifier(opts: ImageNetClassifierOptions = {
   } catch (err) {
     if (err instanceof TlError) throw err;
     const where = opts.model ?? 'the hosted MobileNet model';
-    throw new TlError(`${where}: could not load the ImageNet classifier (${(err as Error).message.split('\n')[0]}); pass --model DIR with a tfjs graph model folder`);
+    throw new TlError(`${where}: could not load the ImageNet classifier (${errorLine(err)}); pass --model DIR with a tfjs graph model folder`);
   }
 }
 

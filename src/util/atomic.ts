@@ -151,9 +151,12 @@ export function processAlive(pid: number): boolean {
   }
 }
 
+/** tempSibling's names (and writeDirAtomic's `.old` of them), with the writer's pid. */
+const TEMP_NAME = new RegExp(`^\\..+${TEMP_MARK.replace('.', '\\.')}(\\d+)-[0-9a-f]{8}(\\.old)?$`);
+
 /** The pid a temp name was made by, if `name` is one of tempSibling's. */
 function tempOwner(name: string): number | undefined {
-  const match = new RegExp(`^\\..+${TEMP_MARK.replace('.', '\\.')}(\\d+)-[0-9a-f]{8}(\\.old)?$`).exec(name);
+  const match = TEMP_NAME.exec(name);
   return match ? Number(match[1]) : undefined;
 }
 

@@ -13,3 +13,8 @@ export class TlError extends Error {
 export function fileError(file: string, problem: string, fix: string): TlError {
   return new TlError(`${file}: ${problem}; ${fix}`);
 }
+
+/** The first line of what went wrong: for the parenthesised reason in a one-line error. */
+export function errorLine(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
+}

@@ -1,4 +1,5 @@
 import type { Stats } from 'node:fs';
+import { errorLine } from './errors.js';
 
 /** Why a file system call failed, in the words of a "skipped" list. */
 export function fileAccessReason(err: unknown): string {
@@ -11,7 +12,7 @@ export function fileAccessReason(err: unknown): string {
     case 'ELOOP':
       return 'symlink loop';
     default:
-      return `unreadable (${(err as Error).message.split('\n')[0]})`;
+      return `unreadable (${errorLine(err)})`;
   }
 }
 
