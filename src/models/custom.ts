@@ -138,14 +138,18 @@ function cnn(input: tf.SymbolicTensor, classes: number, opts: CnnOptions, init: 
   return tf.layers.dense({ kernelInitializer: init.next(), units: classes, activation: 'softmax' }).apply(x) as tf.SymbolicTensor;
 }
 
-/** Build an uncompiled model, its kernels initialised (glorot_uniform, as Keras) from `seed`. */
+/**
+ * Build an uncompiled model, its kernels initialised from `seed` with glorot_normal: tfjs-layers'
+ * default, which the seed models' reference runs used (Fashion-MNIST seed-cnn in 10 epochs:
+ * 90.97% with glorot_uniform, the figure of the reference recipe with glorot_normal; README).
+ */
 export function buildCustomModel(
   spec: CustomModelSpec,
   inputShape: [number, number, number],
   classes: number,
   seed = 1,
 ): tf.LayersModel {
-  const init = new SeededGlorot(seed);
+  const init = new SeededGlorot(seed, 'normal');
   if (!isCustomModel(spec.model)) {
     throw new TlError(`unknown model "${spec.model}"; use one of ${CUSTOM_MODELS.join(', ')}`);
   }

@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
  * transfer-learning guide. It is trained alone on cached features, then joined to the base.
  */
 export interface HeadOptions {
-  /** [height, width, channels] of the base's feature map. */
+  /** [height, width, channels] of the base's feature map, or [features] when they arrive pooled. */
   featureShape: number[];
   classes: number;
   /** Units of the hidden Dense ReLU layer; 0 puts the softmax straight on the pooled features. */
@@ -33,7 +33,8 @@ export function buildHead(opts: HeadOptions): tf.LayersModel {
   const input = tf.input({ shape: opts.featureShape, name: 'head_input' });
   const units = opts.units ?? HEAD_UNITS;
   const kernelRegularizer = opts.l2 ? tf.regularizers.l2({ l2: opts.l2 }) : undefined;
-  let x = tf.layers.globalAveragePooling2d({ name: NAMES.pool }).apply(input) as tf.SymbolicTensor;
+  // Multi-scale features (models/multi-scale.ts) arrive pooled; a single feature map is pooled here.
+  let x = opts.featureShape.length === 1 ? input : (tf.layers.globalAveragePooling2d({ name: NAMES.pool }).apply(input) as tf.SymbolicTensor);
   if (units > 0) {
     x = tf.layers
       .dense({ units, activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed }), kernelRegularizer, name: NAMES.hidden })

@@ -3,6 +3,7 @@ import sharp from 'sharp';
 import type { PredictionRecord, RunConfig } from '../artifacts/run.js';
 import type { DecodedImage } from '../data/images.js';
 import { imagesToArray, loadImageFor } from '../data/preprocess.js';
+import { layerGraph, type LayerNode } from '../models/fused.js';
 import { isHeadLayer } from '../models/head.js';
 import { THUMB, type SampleLoader } from './grids.js';
 
@@ -14,12 +15,17 @@ import { THUMB, type SampleLoader } from './grids.js';
  * feature layer: the base gives the activations, the head is differentiated on them.
  */
 
-/** A run's model cut at its feature layer: base (image -> feature map) and head (feature map -> class scores). */
+/**
+ * A run's model cut at its feature layer: base (image -> feature map, plus whatever else the rest
+ * of the model reads that does not come from that map: the other scales' pooled features of a
+ * multi-scale run) and the rest (those -> class scores).
+ */
 export interface SplitModel {
+  /** Outputs: the feature map, then the side inputs of the rest. */
   base: tf.LayersModel;
   classes: number;
   /** Class scores before the softmax (see classLogits). */
-  scores(features: tf.Tensor4D): tf.Tensor2D;
+  scores(features: tf.Tensor4D, sides: readonly tf.Tensor[]): tf.Tensor2D;
 }
 
 /**
@@ -35,15 +41,30 @@ function classLogits(layer: tf.layers.Layer, x: tf.Tensor): tf.Tensor2D {
 
 /** The split, or undefined for a model without that layer or without a tl head (nothing to differentiate). */
 export function splitAtFeatureLayer(model: tf.LayersModel, featureLayer: string): SplitModel | undefined {
-  const head = model.layers.filter(isHeadLayer);
-  if (head.length === 0 || !model.layers.some((l) => l.name === featureLayer)) return undefined;
-  const base = tf.model({ inputs: model.inputs, outputs: model.getLayer(featureLayer).output as tf.SymbolicTensor });
+  if (!model.layers.some(isHeadLayer) || !model.layers.some((l) => l.name === featureLayer)) return undefined;
+  const feature = model.getLayer(featureLayer).output as tf.SymbolicTensor;
+  // The layer calls downstream of the feature map, in order; what they read from elsewhere is a side input.
+  const downstream: LayerNode[] = [];
+  const derived = new Set([feature.id]);
+  const sides = new Map<number, tf.SymbolicTensor>();
+  for (const call of layerGraph(model, 'Grad-CAM').layerNodes) {
+    if (!call.node.inputTensors.some((t) => derived.has(t.id))) continue;
+    downstream.push(call);
+    for (const t of call.node.inputTensors) if (!derived.has(t.id)) sides.set(t.id, t);
+    for (const t of call.node.outputTensors) derived.add(t.id);
+  }
+  const sideIds = [...sides.keys()];
   return {
-    base,
+    base: tf.model({ inputs: model.inputs, outputs: [feature, ...sides.values()] }),
     classes: model.outputs[0]!.shape.at(-1)!,
-    scores: (features) => {
-      const hidden = head.slice(0, -1).reduce<tf.Tensor>((x, layer) => layer.apply(x) as tf.Tensor, features);
-      return classLogits(head.at(-1)!, hidden);
+    scores: (features, sideValues) => {
+      const values = new Map<number, tf.Tensor>([[feature.id, features], ...sideIds.map((id, i) => [id, sideValues[i]!] as const)]);
+      downstream.forEach(({ layer, node }, i) => {
+        const inputs = node.inputTensors.map((t) => values.get(t.id)!);
+        const last = i === downstream.length - 1;
+        values.set(node.outputTensors[0]!.id, last ? classLogits(layer, inputs[0]!) : (layer.apply(inputs.length === 1 ? inputs[0]! : inputs) as tf.Tensor));
+      });
+      return values.get(downstream.at(-1)!.node.outputTensors[0]!.id) as tf.Tensor2D;
     },
   };
 }
@@ -51,10 +72,10 @@ export function splitAtFeatureLayer(model: tf.LayersModel, featureLayer: string)
 /** One heatmap per image, [n, h, w] in 0..1 (1 = the map's maximum), for the class each image is given. */
 export function gradCam(model: SplitModel, x: tf.Tensor4D, classes: readonly number[]): tf.Tensor3D {
   return tf.tidy(() => {
-    const features = model.base.predict(x) as tf.Tensor4D;
+    const [features, ...sides] = [model.base.predict(x)].flat() as [tf.Tensor4D, ...tf.Tensor[]];
     const chosen = tf.oneHot(tf.tensor1d(classes as number[], 'int32'), model.classes);
     // Images are independent through the head, so one gradient of the summed scores gives each its own.
-    const gradients = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(model.scores(a as tf.Tensor4D), chosen)))(features);
+    const gradients = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(model.scores(a as tf.Tensor4D, sides), chosen)))(features);
     const channelWeights = tf.mean(gradients, [1, 2], true);
     const cam = tf.relu(tf.sum(tf.mul(features, channelWeights), -1)) as tf.Tensor3D;
     const peak = tf.max(cam, [1, 2], true);

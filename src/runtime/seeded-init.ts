@@ -2,18 +2,23 @@ import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../util/rng.js';
 
 /**
- * Keras' default kernel initialiser (glorot_uniform), seeded per layer from one Rng, so that a
- * model built twice with the same seed starts from the same weights, without touching
- * Math.random (which tfjs would otherwise draw the seeds from).
+ * Glorot kernel initialisers seeded per layer from one Rng, so that a model built twice with the
+ * same seed starts from the same weights, without touching Math.random (which tfjs would
+ * otherwise draw the seeds from). 'uniform' is Keras' default (the backbones, Keras-identical);
+ * 'normal' is tfjs-layers' default, which the custom models' reference runs were trained with.
  */
 export class SeededGlorot {
   private readonly rng: Rng;
 
-  constructor(seed = 0) {
+  constructor(
+    seed = 0,
+    private readonly distribution: 'uniform' | 'normal' = 'uniform',
+  ) {
     this.rng = new Rng(seed);
   }
 
   next(): ReturnType<typeof tf.initializers.glorotUniform> {
-    return tf.initializers.glorotUniform({ seed: this.rng.int(2 ** 31 - 1) });
+    const seed = this.rng.int(2 ** 31 - 1);
+    return this.distribution === 'normal' ? tf.initializers.glorotNormal({ seed }) : tf.initializers.glorotUniform({ seed });
   }
 }

@@ -30,6 +30,8 @@ export interface FeatureKey {
   weightsSource?: string;
   featureLayer: string;
   inputShape: [number, number, number];
+  /** Multi-scale pooling's scales, when there is more than the image itself. */
+  scales?: number[];
   preprocessing: PreprocessingConfig;
   /** The image decoding pipeline (DECODER_ID): same file bytes, other pixels, other features. */
   decoder: string;
@@ -102,6 +104,8 @@ export interface ExtractionResult {
 
 export interface ExtractOptions {
   inputShape: [number, number, number];
+  /** Multi-scale pooling's scales, when there is more than the image itself. */
+  scales?: number[];
   preprocessing: PreprocessingConfig;
   batchSize?: number;
   /** file -> reason, for files that cannot be decoded; filled in here. */

@@ -23,6 +23,7 @@ export const LR_FIND_OPTIONS = {
   alpha: TRANSFER_OPTIONS.alpha,
   weights: TRANSFER_OPTIONS.weights,
   size: TRANSFER_OPTIONS.size,
+  scales: TRANSFER_OPTIONS.scales,
   batchSize: TRANSFER_OPTIONS.batchSize,
   startLr: { type: positiveNumber, default: 1e-7, help: 'first learning rate' },
   endLr: { type: positiveNumber, default: 10, help: 'last learning rate' },
@@ -38,6 +39,7 @@ export interface LrFindOptions {
   alpha?: number;
   weights?: string;
   size?: number;
+  scales?: string;
   batchSize?: number;
   startLr?: number;
   endLr?: number;
@@ -60,17 +62,19 @@ async function settings(o: ReturnType<typeof resolveOptions<typeof LR_FIND_OPTIO
   const run = await RunDir.open(source).catch(() => undefined);
   if (!run) {
     if (!o.backbone) throw new TlError('--backbone is required for a data folder (a tl train run names its own)');
-    return { dataDir: source, backbone: o.backbone, alpha: o.alpha, weights: o.weights, size: o.size, valSplit: VAL_SPLIT_OPTION.default, testSplit: TEST_SPLIT_OPTION.default };
+    return { dataDir: source, backbone: o.backbone, alpha: o.alpha, weights: o.weights, size: o.size, scales: o.scales, valSplit: VAL_SPLIT_OPTION.default, testSplit: TEST_SPLIT_OPTION.default };
   }
   const config = await run.config();
   requireRunKind(run.dir, config, ['transfer'], 'lr-find takes a tl train run (or an image folder)');
-  const hp = config.hyperparameters as { alpha?: number; valSplit?: number; testSplit?: number };
+  const hp = config.hyperparameters as { alpha?: number; scales?: string; valSplit?: number; testSplit?: number };
   return {
     dataDir: config.dataset.source!,
     backbone: config.backbone!.name,
     alpha: hp.alpha,
     weights: config.backbone!.weights,
     size: config.inputShape[0],
+    // Runs from before multi-scale pooling saw the image at one scale.
+    scales: hp.scales ?? '1',
     valSplit: hp.valSplit ?? VAL_SPLIT_OPTION.default,
     testSplit: hp.testSplit ?? 0,
     run: run.dir,
@@ -101,7 +105,7 @@ export async function lrFind(opts: LrFindOptions): Promise<LrFindResult> {
   const inputShape: [number, number, number] = [s.size, s.size, 3];
   const backbone = await loadBackbone({ name: s.backbone, alpha: s.alpha, inputShape, weights: await parseWeightsSource(s.weights), seed: o.seed });
   const skipped = new Map(data.skipped.map((f) => [f.file, f.reason]));
-  const { cache, featureShape, extraction } = await cacheFeatures(data, backbone, inputShape, skipped, { augment: 'none', copies: 0, seed: o.seed, tta: false });
+  const { cache, featureShape, extraction } = await cacheFeatures(data, backbone, inputShape, skipped, { augment: 'none', copies: 0, seed: o.seed, tta: false, scales: s.scales });
   const head = buildHead({ featureShape, classes: data.classNames.length, seed: o.seed });
   const train = cachedFeatureSource(data.train, extraction.hashes, cache);
   const optimizer = adam(o.startLr);

@@ -5,6 +5,7 @@ import { DECODER_ID } from '../data/images.js';
 import { openImageFolder, requireEveryClass, type ImageFolderData, type ImageSample } from '../data/image-folder.js';
 import { joinBaseAndHead, buildHead, foldStandardization, HEAD_UNITS } from '../models/head.js';
 import { engineForModel } from '../models/engine.js';
+import { multiScaleFeatures, parseScales, scalesType } from '../models/multi-scale.js';
 import { initBackend } from '../runtime/backend.js';
 import { TlError } from '../util/errors.js';
 import { cachedFeatureSource, computeViews, extractFeatures, FeatureCache, pooledChannelStats, type ExtractionResult } from './feature-cache.js';
@@ -53,17 +54,21 @@ export const TRANSFER_OPTIONS = {
   batchSize: TRANSFER_BATCH_SIZE_OPTION,
   lr: ADAM_LR_OPTION,
   size: { type: integerType(`an integer number of pixels up to ${MAX_INPUT_SIZE}`, { min: 1, max: MAX_INPUT_SIZE }), default: 150, placeholder: '<px>', help: 'square input size the images are resized to (at least the backbone\'s minimum)' },
+  // Multi-scale pooling (models/multi-scale.ts): see the README's clothing-10 table for why 1,2.
+  scales: { type: scalesType, default: '1,2', help: 'the frozen base also sees each image upscaled by these whole factors (bilinear, inside the model); the pooled features of every scale are concatenated (1: the image as it is)' },
   valSplit: VAL_SPLIT_OPTION,
   testSplit: TEST_SPLIT_OPTION,
   patience: PATIENCE_OPTION,
   restoreBest: RESTORE_BEST_OPTION,
-  augment: { type: augmentType, default: 'none', help: 'augmentation of the training images (flip,rotate=DEG,zoom=F,translate=F,contrast=F,brightness=F, or none), as Keras\' Random* layers' },
-  augmentCopies: { type: nonNegativeInteger, default: 0, help: 'augmented views per training image, computed once through the frozen base and cached; each epoch draws one view per image' },
-  tta: { type: flag, default: false, help: 'test-time augmentation: average the predictions for each image and its mirror' },
+  // Defaults from the clothing-10 study (README): multi-scale features, standardized, a mirrored view
+  // per training image and mirrored test-time predictions together beat every single change.
+  augment: { type: augmentType, default: 'flip', help: 'augmentation of the training images (flip,rotate=DEG,zoom=F,translate=F,contrast=F,brightness=F, or none), as Keras\' Random* layers' },
+  augmentCopies: { type: nonNegativeInteger, default: 1, help: 'augmented views per training image, computed once through the frozen base and cached; each epoch draws one view per image' },
+  tta: { type: flag, default: true, help: 'test-time augmentation: average the predictions for each image and its mirror (--no-tta: the image alone)' },
   headUnits: { type: nonNegativeInteger, default: HEAD_UNITS, help: 'units of the head\'s hidden Dense ReLU layer (0: a linear softmax on the pooled features)' },
   dropout: { type: numberType('in [0, 1)', { min: 0, below: 1 }), default: 0, help: 'dropout rate before the head\'s softmax layer' },
   l2: { type: numberType('at least 0', { min: 0 }), default: 1e-3, help: 'L2 penalty on the head\'s Dense kernels' },
-  standardize: { type: flag, default: false, help: 'train the head on features standardized per channel (mean and std of the training images), folded into its first Dense layer afterwards' },
+  standardize: { type: flag, default: true, help: 'train the head on features standardized per channel (mean and std of the training images), folded into its first Dense layer afterwards (--no-standardize: raw features)' },
   labelSmoothing: { type: numberType('in [0, 1)', { min: 0, below: 1 }), default: 0, help: 'label smoothing of the training loss' },
   classWeight: { type: oneOf(['none', 'balanced'] as const), default: 'none' as 'none' | 'balanced', help: 'balanced: weight each class\'s loss by n / (classes * n_class), for imbalanced folders' },
   finetuneEpochs: { type: nonNegativeInteger, default: 0, help: 'then fine-tune the whole model for this many epochs (as fastai\'s fine_tune); the head-only run is kept in OUT-head' },
@@ -83,6 +88,8 @@ export interface TransferTrainOptions {
   lr?: number;
   /** Square input size in pixels. */
   size?: number;
+  /** Multi-scale pooling: "1,2" (see models/multi-scale.ts). */
+  scales?: string;
   valSplit?: number;
   /** Held out as the test set when the folder has no test/ tree. */
   testSplit?: number;
@@ -132,16 +139,22 @@ function allSamples(data: ImageFolderData): ImageSample[] {
   return [...new Map([...data.train, ...data.val, ...data.test].map((s) => [s.file, s])).values()];
 }
 
-/** Feature maps of every image in the cache; returns how each file is keyed. */
+/**
+ * The features of every image in the cache, from the base at `scales` (its feature map for the
+ * single scale 1, else the pooled vectors of every scale); returns how each file is keyed and the
+ * feature model the head goes on.
+ */
 export async function cacheFeatures(
   data: ImageFolderData,
   backbone: LoadedBackbone,
   inputShape: [number, number, number],
   skipped: Map<string, string>,
-  views: { augment: string; copies: number; seed: number; tta: boolean },
+  views: { augment: string; copies: number; seed: number; tta: boolean; scales: string },
 ) {
-  const featureShape = backbone.model.outputs[0]!.shape.slice(1) as number[];
-  const engine = await engineForModel(backbone.model);
+  const scales = parseScales(views.scales)!;
+  const features = multiScaleFeatures(backbone.model, scales);
+  const featureShape = features.outputs[0]!.shape.slice(1) as number[];
+  const engine = await engineForModel(features);
   const cache = await FeatureCache.open(
     {
       backbone: backbone.spec.name,
@@ -150,6 +163,8 @@ export async function cacheFeatures(
       ...(backbone.weightsSha256 ? {} : { weightsSource: backbone.weightsSource }),
       featureLayer: backbone.spec.featureLayer,
       inputShape,
+      // Absent for the single scale 1, so caches written before multi-scale pooling still match.
+      ...(scales.length > 1 ? { scales } : {}),
       preprocessing: backbone.spec.preprocessing,
       decoder: DECODER_ID,
       engine: engine.name,
@@ -162,7 +177,7 @@ export async function cacheFeatures(
     const augmented = augmentedViews(data.train, extraction.hashes, views);
     if (augmented.length) await computeViews(augmented, engine, cache, { ...extractOptions, label: 'augmented features' });
     if (views.tta) await computeViews(mirroredViews(data.test, extraction.hashes), engine, cache, { ...extractOptions, label: 'mirrored test features' });
-    return { cache, featureShape, extraction, engine: engine.name };
+    return { cache, features, featureShape, extraction, engine: engine.name };
   } finally {
     await engine.dispose();
   }
@@ -200,8 +215,8 @@ async function trainTransferInto(ws: RunWorkspace, opts: TransferTrainOptions, o
   const backbone = await loadBackbone({ name: o.backbone, alpha: o.alpha, inputShape, weights, seed: o.seed });
 
   const skipped = new Map(data.skipped.map((s) => [s.file, s.reason]));
-  const views = { augment: o.augment, copies: o.augmentCopies, seed: o.seed, tta: o.tta };
-  const { cache, featureShape, extraction, engine } = await cacheFeatures(data, backbone, inputShape, skipped, views);
+  const views = { augment: o.augment, copies: o.augmentCopies, seed: o.seed, tta: o.tta, scales: o.scales };
+  const { cache, features, featureShape, extraction, engine } = await cacheFeatures(data, backbone, inputShape, skipped, views);
   requireEveryClass(data.train, skipped, data.classNames, data.root);
 
   const head = buildHead({ featureShape, classes: data.classNames.length, seed: o.seed, units: o.headUnits, dropout: o.dropout, l2: o.l2 });
@@ -214,6 +229,7 @@ async function trainTransferInto(ws: RunWorkspace, opts: TransferTrainOptions, o
     lr: o.lr,
     optimizer: 'adam',
     size: o.size,
+    scales: o.scales,
     valSplit: o.valSplit,
     testSplit: o.testSplit,
     patience: o.patience,
@@ -280,7 +296,7 @@ async function trainTransferInto(ws: RunWorkspace, opts: TransferTrainOptions, o
     dataset: { name: datasetNameOf(data.root), source: data.root },
     command: opts.command ?? 'tl train',
   };
-  const whole = joinBaseAndHead(backbone.model, head, `${label.replace(/[^A-Za-z0-9_]/g, '_')}_transfer`);
+  const whole = joinBaseAndHead(features, head, `${label.replace(/[^A-Za-z0-9_]/g, '_')}_transfer`);
   return {
     model: whole,
     contents: { config, labels: data.classNames, history: result.history, metrics, predictions: filePredictions(test.samples, samples) },

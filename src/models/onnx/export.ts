@@ -47,8 +47,9 @@ export function exportOnnx(model: tf.LayersModel, opts: OnnxExportOptions = {}):
   const { layerNodes, soleConsumer } = layerGraph(model, 'ONNX export');
   const g = new ExportGraph();
   const inputShape = model.inputs[0]!.shape;
-  if (inputShape.length !== 4) throw new TlError(`model ${model.name}: input of rank ${inputShape.length - 1} cannot be exported to ONNX; only image models ([H, W, C] input)`);
-  const input: Value = { name: g.declare(ONNX_INPUT), rank: 4, layout: 'keras' };
+  // Image models ([H, W, C] input), and heads on pooled features ([F] input: a multi-scale run's head).
+  if (inputShape.length !== 4 && inputShape.length !== 2) throw new TlError(`model ${model.name}: input of rank ${inputShape.length - 1} cannot be exported to ONNX; only image models ([H, W, C] input) and feature vectors ([F])`);
+  const input: Value = { name: g.declare(ONNX_INPUT), rank: inputShape.length, layout: 'keras' };
   g.declare(ONNX_OUTPUT);
   const values = new Map<number, Value>([[model.inputs[0]!.id, opts.preprocessing ? preprocessingOps(g, input, opts.preprocessing, inputShape[3]!) : input]]);
 

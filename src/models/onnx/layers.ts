@@ -367,6 +367,20 @@ const dense: Converter = (g, call) => {
   return applyActivation(g, { name: y, rank: x.rank, layout: 'keras' }, call.cfg.activation, call.layer);
 };
 
+/**
+ * UpSampling2D by whole factors, as tfjs runs it: resizeBilinear / resizeNearestNeighbor without
+ * aligned corners or half-pixel centres, i.e. source = destination / factor ('asymmetric'), and
+ * nearest rounds down.
+ */
+const upSampling2d: Converter = (g, call) => {
+  requireChannelsLast(call);
+  const [sh, sw] = pair(call.cfg.size);
+  const linear = call.cfg.interpolation === 'bilinear';
+  const scales = g.floats(`${call.layer.name}_scales`, Float32Array.from([1, 1, sh, sw]), [4]);
+  const attributes = { mode: { string: linear ? 'linear' : 'nearest' }, coordinate_transformation_mode: { string: 'asymmetric' }, ...(linear ? {} : { nearest_mode: { string: 'floor' } }) };
+  return { name: g.node('Resize', [g.nchw(call.inputs[0]!).name, '', scales], call.layer.name, attributes), rank: 4, layout: 'nchw' };
+};
+
 /** Inference ignores dropout. */
 const identity: Converter = (_g, call) => call.inputs[0]!;
 
@@ -389,6 +403,7 @@ export const CONVERTERS: Record<string, Converter> = {
   Maximum: merge('Max'),
   Minimum: merge('Min'),
   Concatenate: concatenate,
+  UpSampling2D: upSampling2d,
   Flatten: flatten,
   Reshape: reshape,
   Dense: dense,
