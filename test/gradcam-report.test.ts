@@ -11,6 +11,7 @@ import { shared, tempDir, tlBin } from './helpers.js';
 import { buildHead, joinBaseAndHead } from '../src/models/head.js';
 import { gradCam, splitAtFeatureLayer } from '../src/reporting/gradcam.js';
 import { initBackend } from '../src/runtime/backend.js';
+import { AUGMENTED_PICTURES, AUGMENTED_VIEWS, augmentedTileBox } from '../src/reporting/augmented.js';
 
 /**
  * The done-when of MobileNetV2 (issue 10): 0.35 from the Teachable Machine export trains on
@@ -90,10 +91,25 @@ test('MobileNetV2 0.35 from the Teachable Machine folder trains on flowers-5 at 
   assert.ok(metrics.test.accuracy >= 0.95, `test accuracy ${metrics.test.accuracy}`);
 });
 
-test('the run\'s report holds Grad-CAM tiles of its sample predictions', () => {
+/** augmented.png as the run's first report drew it (the lr-find test has the report drawn again). */
+let augmentedPng: Buffer | undefined;
+
+test('the run\'s report holds Grad-CAM tiles of its sample predictions, and its flips on sample photos', async () => {
   const html = readFileSync(path.join(runDir, 'report.html'), 'utf8');
   assert.match(html, /data-figure="samples-gradcam"/);
   assert.ok(existsSync(path.join(runDir, 'samples-gradcam.png')));
+  // tl train augments with flip by default: the photos at the model's input size, some mirrored.
+  assert.match(html, /data-figure="augmented"/);
+  assert.match(html, /The run&#39;s augmentation, flip, applied to 6 sample pictures as training saw its images/);
+  const png = path.join(runDir, 'augmented.png');
+  augmentedPng = readFileSync(png);
+  const tile = (row: number, column: number) => sharp(png).extract(augmentedTileBox(row, column)).raw().toBuffer();
+  let mirrored = 0;
+  for (let row = 0; row < AUGMENTED_PICTURES; row++) {
+    const original = await tile(row, 0);
+    for (let v = 1; v <= AUGMENTED_VIEWS; v++) if (!(await tile(row, v)).equals(original)) mirrored++;
+  }
+  assert.ok(mirrored > 0 && mirrored < AUGMENTED_PICTURES * AUGMENTED_VIEWS, `${mirrored} of ${AUGMENTED_PICTURES * AUGMENTED_VIEWS} views mirrored (each with probability 1/2)`);
 });
 
 test('tl evaluate RUN DIR --report --out X: the scoring\'s report, with Grad-CAM over the mistakes and their file names', async (t) => {
@@ -120,4 +136,19 @@ test('tl evaluate RUN DIR --report --out X: the scoring\'s report, with Grad-CAM
   const names = figures.map((f) => f.name);
   for (const name of ['samples-gradcam', 'misclassified-gradcam']) assert.ok(names.includes(name), `${name} is on the page: ${names.join(', ')}`);
   assert.ok(figures.every((f) => f.width > 0 && f.height > 0), `every figure decodes: ${JSON.stringify(figures)}`);
+});
+
+test('tl lr-find RUN keeps its result in the run and rewrites the report: the plot and the suggested rate', () => {
+  const r = tl('lr-find', runDir, '--steps', '40');
+  const rate = /^suggested learning rate (\S+) /m.exec(r.stdout)?.[1];
+  assert.ok(rate, r.stdout);
+  assert.match(r.stderr, new RegExp(`report: ${runDir}/report\\.html`));
+  const kept = JSON.parse(readFileSync(path.join(runDir, 'lr-find.json'), 'utf8')) as { suggestedLr: number; points: unknown[] };
+  assert.equal(kept.suggestedLr.toExponential(1), rate);
+  assert.ok(kept.points.length >= 15, `${kept.points.length} points`);
+  const html = readFileSync(path.join(runDir, 'report.html'), 'utf8');
+  assert.match(html, /<section id="lr-find"><h2>Learning-rate finder<\/h2>\s*<figure class="figure" data-figure="lr-find">/);
+  assert.ok(html.includes(`Suggested learning rate <strong>${rate}</strong>`), 'the suggested rate is on the page');
+  assert.ok(existsSync(path.join(runDir, 'lr-find.png')));
+  assert.ok(augmentedPng && readFileSync(path.join(runDir, 'augmented.png')).equals(augmentedPng), 'the rewritten report draws the same augmented views');
 });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { lrFind } from '../src/training/lr-find.js';
-import { lrFindSpec } from '../src/reporting/lr-find-chart.js';
+import { LR_FIND_FILE, lrFindSpec, readLrFindResult, saveLrFindResult } from '../src/reporting/lr-find-chart.js';
 import { renderVegaLite } from '../src/reporting/vega.js';
 import { TlError } from '../src/util/errors.js';
 import { tempDir } from './helpers.js';
@@ -23,6 +23,14 @@ test('lr-find on real flower photos: loss against an exponentially growing rate,
   assert.ok(lowest < first * 0.9, `the head learns somewhere in the range (${first} -> ${lowest})`);
   const chart = await renderVegaLite(lrFindSpec(result));
   assert.deepEqual([...chart.png.subarray(1, 4)].map((c) => String.fromCharCode(c)).join(''), 'PNG');
+
+  // What a run keeps for its report: the result as it was, none before, a reason for a damaged file.
+  const run = tempDir('tl-run-');
+  assert.equal(await readLrFindResult(run), undefined);
+  await saveLrFindResult(path.join(run, LR_FIND_FILE), result);
+  assert.deepEqual(await readLrFindResult(run), { result: JSON.parse(JSON.stringify(result)) });
+  await fs.writeFile(path.join(run, LR_FIND_FILE), '{"points": []}');
+  assert.match(JSON.stringify(await readLrFindResult(run)), /lr-find.json is not a result of tl lr-find; run it again/);
 });
 
 test('lr-find on a run of the wrong kind, or a folder without --backbone, fails with one line', async () => {

@@ -12,6 +12,7 @@ import { writeReport, REPORT_FIGURES } from '../src/reporting/index.js';
 import { RunDir, type EpochRecord, type RunConfig, type RunMetrics } from '../src/artifacts/run.js';
 import { runFacts } from '../src/reporting/facts.js';
 import { confusionSpec, curvesSpec } from '../src/reporting/charts.js';
+import { AUGMENTED_PICTURES, AUGMENTED_VIEWS, augmentedTileBox } from '../src/reporting/augmented.js';
 
 const home = tempDir('tl-report-home-');
 before(() => {
@@ -127,8 +128,18 @@ test('tl report on a real 47-class EMNIST run: every figure renders in headless 
   assert.ok(shot.height! > 2000, 'full-page screenshot');
 });
 
+/** One two-phase flowers run, trained once; the tests that change its files work on copies. */
+let flowersRun: Promise<string> | undefined;
+const flowers = () => (flowersRun ??= flowersFinetuneRun(path.join(tempDir('tl-report-'), 'flowers-run')));
+
+async function copyOfFlowersRun(name: string): Promise<string> {
+  const copy = path.join(tempDir('tl-report-'), name);
+  await fs.cp(await flowers(), copy, { recursive: true });
+  return copy;
+}
+
 test('report of a two-phase run on photos: phase boundary in the curves, photo thumbnails in the grids', async (t) => {
-  const runDir = await flowersFinetuneRun(path.join(tempDir('tl-report-'), 'flowers-run'));
+  const runDir = await flowers();
   const result = await writeReport(runDir);
   await assertPngs(runDir, result.pngs);
   const html = readFileSync(result.html, 'utf8');
@@ -143,12 +154,37 @@ test('report of a two-phase run on photos: phase boundary in the curves, photo t
   const curves = Buffer.from(/data-figure="curves">\s*<img src="data:image\/svg\+xml;base64,([^"]+)"/.exec(html)![1]!, 'base64').toString('utf8');
   assert.match(curves, /fine-tuning →/);
   assert.match(curves, /← transfer learning/);
+  assert.ok(!existsSync(path.join(runDir, 'augmented.png')), 'a run without augmentation has no augmented figure');
+  assert.doesNotMatch(html, /id="augmentation"/);
+});
+
+test('an augmenting run\'s report shows its augmentation on sample pictures: views unlike the original, the same figure every time', async () => {
+  const runDir = await copyOfFlowersRun('augmenting-run');
+  const run = new RunDir(runDir);
+  const config = await run.config();
+  await run.write('config', { ...config, hyperparameters: { ...config.hyperparameters, augment: 'translate=0.08,rotate=10' } });
+  const first = await writeReport(runDir);
+  const png = path.join(runDir, 'augmented.png');
+  assert.deepEqual(first.pngs.map((p) => path.basename(p)), [...REPORT_FIGURES, 'augmented'].map((n) => `${n}.png`));
+  const html = readFileSync(first.html, 'utf8');
+  assert.match(html, /<section id="augmentation"><h2>Augmentation<\/h2>\s*<figure class="figure" data-figure="augmented">/);
+  assert.match(html, /The run&#39;s augmentation, rotate=10,translate=0.08, applied to 6 sample pictures as training saw its images/);
+  const meta = await sharp(png).metadata();
+  assert.ok(meta.height! > AUGMENTED_PICTURES * 84, `one row a picture: ${meta.width}x${meta.height}`);
+  const tile = (row: number, column: number) => sharp(png).extract(augmentedTileBox(row, column)).raw().toBuffer();
+  for (let row = 0; row < AUGMENTED_PICTURES; row++) {
+    const original = await tile(row, 0);
+    const views = await Promise.all(Array.from({ length: AUGMENTED_VIEWS }, (_, v) => tile(row, v + 1)));
+    for (const view of views) assert.notDeepEqual(view, original, `picture ${row}: a view is the original`);
+    assert.equal(new Set(views.map((v) => v.toString('base64'))).size, AUGMENTED_VIEWS, `picture ${row}: the views differ from each other`);
+  }
+  const bytes = readFileSync(png);
+  await writeReport(runDir);
+  assert.ok(readFileSync(png).equals(bytes), 'the figure is drawn from the run\'s seed: the same PNG again');
 });
 
 test('a partial run still gets a report: missing files are named, a moved photo becomes a placeholder', async () => {
-  const source = await flowersFinetuneRun(path.join(tempDir('tl-report-'), 'flowers-run'));
-  const copy = path.join(tempDir('tl-report-'), 'partial-run');
-  await fs.cp(source, copy, { recursive: true });
+  const copy = await copyOfFlowersRun('partial-run');
   await fs.rm(path.join(copy, 'history.json'));
   const run = new RunDir(copy);
   const predictions = await run.predictions();

@@ -2,10 +2,11 @@ import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import type { PredictionRecord, RunConfig } from '../artifacts/run.js';
 import type { DecodedImage } from '../data/images.js';
-import { imagesToArray, loadImageFor } from '../data/preprocess.js';
+import { imagesToArray } from '../data/preprocess.js';
 import { layerGraph, type LayerNode } from '../models/fused.js';
 import { isHeadLayer } from '../models/head.js';
 import { THUMB, type SampleLoader } from './grids.js';
+import { loadForModel } from './samples.js';
 
 /**
  * Grad-CAM (Selvaraju et al. 2017): which parts of a photo made the model choose its class.
@@ -137,7 +138,7 @@ export async function gradCamThumbnails(
   const tiles: (Buffer | undefined)[] = [];
   for (let start = 0; start < records.length; start += BATCH) {
     const batch = records.slice(start, start + BATCH);
-    const pictures = await Promise.all(batch.map((r) => decodeForModel(r, config, load)));
+    const pictures = await Promise.all(batch.map((r) => loadForModel(r.source, config, load)));
     const usable = pictures.flatMap((p, i) => (p ? [{ picture: p, record: batch[i]! }] : []));
     const heat = usable.length ? await heatmaps(model, config, usable) : [];
     const overlays = await Promise.all(usable.map((u, i) => overlayHeatmap(u.picture, heat[i]!.values, heat[i]!.shape)));
@@ -145,17 +146,6 @@ export async function gradCamThumbnails(
     for (const p of pictures) tiles.push(p ? overlays[next++] : undefined);
   }
   return tiles;
-}
-
-async function decodeForModel(record: PredictionRecord, config: RunConfig, load: SampleLoader): Promise<DecodedImage | undefined> {
-  try {
-    const raw = await load(record.source);
-    if (!Buffer.isBuffer(raw)) return undefined;
-    const decoded = await loadImageFor(raw, config.inputShape);
-    return decoded.ok ? decoded.image : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 async function heatmaps(

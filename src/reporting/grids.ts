@@ -88,48 +88,73 @@ const CHAR = 6.6;
 /** Characters of "pred: " and " 100%" around the predicted label. */
 const PRED_EXTRA = 11;
 
+/** A cell wide enough for a caption of `chars` characters, and never narrower than its picture. */
+function widthFor(chars: number): number {
+  return Math.max(THUMB + 2 * PAD, Math.ceil(CHAR * chars + 8));
+}
+
 /** Cell width from the longest class name, so "pred: <name> 97%" fits on one line. */
 function cellWidth(labels: string[]): number {
-  const longest = Math.min(16, Math.max(...labels.map((l) => l.length), 1));
-  return Math.max(THUMB + 2 * PAD, Math.ceil(CHAR * (longest + PRED_EXTRA) + 8));
+  return widthFor(Math.min(16, Math.max(...labels.map((l) => l.length), 1)) + PRED_EXTRA);
+}
+
+/** Where the cells of a grid go: `columns` cells a row under a title row. */
+export interface CellLayout {
+  cellWidth: number;
+  cellHeight: number;
+  columns: number;
+}
+
+function cellLayout(count: number, cellWidth: number, lines: number, columns?: number): CellLayout {
+  return {
+    cellWidth,
+    cellHeight: PAD + THUMB + 4 + lines * LINE + PAD,
+    columns: columns ?? Math.max(1, Math.min(count, Math.floor(MAX_WIDTH / cellWidth))),
+  };
+}
+
+/** The THUMB x THUMB square of the i-th cell's picture in a grid of this layout. */
+export function thumbBox(layout: CellLayout, i: number): { left: number; top: number; width: number; height: number } {
+  const left = (i % layout.columns) * layout.cellWidth + Math.round((layout.cellWidth - THUMB) / 2);
+  const top = TITLE + Math.floor(i / layout.columns) * layout.cellHeight + PAD;
+  return { left, top, width: THUMB, height: THUMB };
+}
+
+/** One line of text under a cell's picture. */
+interface CaptionLine {
+  text: string;
+  fill: string;
+  size?: number;
+}
+
+/** One cell: its picture, the colour of the frame around it (none without), the lines under it. */
+interface Cell {
+  thumb: Buffer;
+  frame?: string;
+  lines: CaptionLine[];
 }
 
 /**
- * One PNG: a title row, then one cell per sample with its picture, the true label and the
- * predicted label with confidence (green when right, red when wrong). Text is SVG rendered by
- * sharp (librsvg), composited over the thumbnails.
+ * One PNG: a title row, then the cells in rows of `layout.columns`. Text is SVG rendered by sharp
+ * (librsvg), composited over the thumbnails.
  */
-export async function composeGrid(records: PredictionRecord[], thumbs: Buffer[], opts: GridOptions): Promise<Buffer> {
-  const cw = cellWidth(opts.labels);
-  const ch = PAD + THUMB + 4 + (opts.showFileNames ? 3 : 2) * LINE + PAD;
-  const columns = Math.max(1, Math.min(records.length, Math.floor(MAX_WIDTH / cw)));
-  const rows = Math.ceil(records.length / columns);
-  // Wide enough for the title (bold 14 px: about 8 px a character), even over one or two cells.
-  const width = Math.max(columns * cw, 360, Math.ceil(opts.title.length * 8 + 2 * PAD));
+async function composeCells(title: string, cells: Cell[], layout: CellLayout): Promise<Buffer> {
+  const { cellWidth: cw, cellHeight: ch, columns } = layout;
+  const rows = Math.ceil(cells.length / columns);
+  // Wide enough for the title (bold 14 px: 7.7-8.4 px a character measured, more with digits and '='), even over one or two cells.
+  const width = Math.max(columns * cw, 360, Math.ceil(title.length * 9 + 2 * PAD));
   const height = TITLE + Math.max(rows, 1) * ch;
-  const chars = Math.floor((cw - 8) / CHAR);
-  const text: string[] = [
-    `<text x="${PAD}" y="20" font-size="14" font-weight="bold" fill="#222">${escapeXml(opts.title)}</text>`,
-  ];
+  const text: string[] = [`<text x="${PAD}" y="20" font-size="14" font-weight="bold" fill="#222">${escapeXml(title)}</text>`];
   const composites: OverlayOptions[] = [];
-  records.forEach((r, i) => {
-    const left = (i % columns) * cw;
-    const top = TITLE + Math.floor(i / columns) * ch;
-    const colour = r.predicted === r.label ? GOOD : BAD;
-    const truth = opts.labels[r.label] ?? `#${r.label}`;
-    const guess = opts.labels[r.predicted] ?? `#${r.predicted}`;
-    const confidence = `${Math.round(r.confidence * 100)}%`;
-    const cx = left + cw / 2;
-    const textTop = top + PAD + THUMB + 4;
-    composites.push({ input: thumbs[i]!, left: Math.round(left + (cw - THUMB) / 2), top: top + PAD });
-    text.push(
-      `<rect x="${Math.round(left + (cw - THUMB) / 2) - 1.5}" y="${top + PAD - 1.5}" width="${THUMB + 3}" height="${THUMB + 3}" fill="none" stroke="${colour}" stroke-width="2"/>`,
-      `<text x="${cx}" y="${textTop + 11}" text-anchor="middle" font-size="11" fill="#222">true: ${escapeXml(fit(truth, chars - 6))}</text>`,
-      `<text x="${cx}" y="${textTop + 11 + LINE}" text-anchor="middle" font-size="11" fill="${colour}">pred: ${escapeXml(fit(guess, chars - PRED_EXTRA))} ${confidence}</text>`,
-    );
-    if (opts.showFileNames) {
-      text.push(`<text x="${cx}" y="${textTop + 11 + 2 * LINE}" text-anchor="middle" font-size="10" fill="#666">${escapeXml(fitMiddle(sampleName(r.source), chars + 1))}</text>`);
-    }
+  cells.forEach((cell, i) => {
+    const box = thumbBox(layout, i);
+    const cx = (i % columns) * cw + cw / 2;
+    const textTop = box.top + THUMB + 4;
+    composites.push({ input: cell.thumb, left: box.left, top: box.top });
+    if (cell.frame) text.push(`<rect x="${box.left - 1.5}" y="${box.top - 1.5}" width="${THUMB + 3}" height="${THUMB + 3}" fill="none" stroke="${cell.frame}" stroke-width="2"/>`);
+    cell.lines.forEach((line, k) => {
+      text.push(`<text x="${cx}" y="${textTop + 11 + k * LINE}" text-anchor="middle" font-size="${line.size ?? 11}" fill="${line.fill}">${escapeXml(line.text)}</text>`);
+    });
   });
   const overlay = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="${FONT}">${text.join('')}</svg>`;
   composites.push({ input: Buffer.from(overlay), left: 0, top: 0 });
@@ -137,4 +162,42 @@ export async function composeGrid(records: PredictionRecord[], thumbs: Buffer[],
     .composite(composites)
     .png({ compressionLevel: 9 })
     .toBuffer();
+}
+
+/** Characters of caption that fit under a cell of this width. */
+function captionChars(cw: number): number {
+  return Math.floor((cw - 8) / CHAR);
+}
+
+/**
+ * A grid of predictions: one cell per sample with its picture, the true label and the predicted
+ * label with confidence (green when right, red when wrong).
+ */
+export async function composeGrid(records: PredictionRecord[], thumbs: Buffer[], opts: GridOptions): Promise<Buffer> {
+  const layout = cellLayout(records.length, cellWidth(opts.labels), opts.showFileNames ? 3 : 2);
+  const chars = captionChars(layout.cellWidth);
+  const cells = records.map((r, i): Cell => {
+    const colour = r.predicted === r.label ? GOOD : BAD;
+    const truth = opts.labels[r.label] ?? `#${r.label}`;
+    const guess = opts.labels[r.predicted] ?? `#${r.predicted}`;
+    const lines: CaptionLine[] = [
+      { text: `true: ${fit(truth, chars - 6)}`, fill: '#222' },
+      { text: `pred: ${fit(guess, chars - PRED_EXTRA)} ${Math.round(r.confidence * 100)}%`, fill: colour },
+    ];
+    if (opts.showFileNames) lines.push({ text: fitMiddle(sampleName(r.source), chars + 1), fill: '#666', size: 10 });
+    return { thumb: thumbs[i]!, frame: colour, lines };
+  });
+  return composeCells(opts.title, cells, layout);
+}
+
+/** The layout of a captioned grid: cells as wide as the longest caption (up to 24 characters). */
+export function captionedLayout(captions: string[], columns?: number): CellLayout {
+  return cellLayout(captions.length, widthFor(Math.min(24, Math.max(...captions.map((c) => c.length), 1))), 1, columns);
+}
+
+/** A grid of pictures with one line of free text under each (`columns` a row; default as many as fit). */
+export async function composeCaptionedGrid(title: string, thumbs: Buffer[], captions: string[], columns?: number): Promise<Buffer> {
+  const layout = captionedLayout(captions, columns);
+  const chars = captionChars(layout.cellWidth);
+  return composeCells(title, thumbs.map((thumb, i) => ({ thumb, lines: [{ text: fit(captions[i] ?? '', chars), fill: '#222' }] })), layout);
 }

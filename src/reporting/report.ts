@@ -8,6 +8,8 @@ import { confusionSpec, curvesSpec } from './charts.js';
 import { mostConfusedPairs, pickMisclassified, pickSamples } from './analysis.js';
 import { runFacts, formatDuration, speedIsHeadOnly } from './facts.js';
 import { composeGrid, loadThumbnails, placeholder, type GridOptions, type SampleLoader } from './grids.js';
+import { augmentedFigure, trainingAugmentation, AUGMENTED_VIEWS } from './augmented.js';
+import { formatLr, lrFindSpec, readLrFindResult, LR_FIND_FILE } from './lr-find-chart.js';
 import { gradCamLayer, gradCamThumbnails, splitAtFeatureLayer, type SplitModel } from './gradcam.js';
 import { loadLayersModelFromDir } from '../models/layers-io.js';
 import { initBackend } from '../runtime/backend.js';
@@ -43,7 +45,10 @@ export interface ReportResult {
   pngs: string[];
 }
 
-/** The figures a complete run's report holds, in page order. */
+/**
+ * The figures a complete run's report holds, in page order. Some runs' reports hold more: Grad-CAM
+ * grids (runs on a backbone), `augmented` (augmenting runs), `lr-find` (after `tl lr-find RUN`).
+ */
 export const REPORT_FIGURES = ['curves', 'confusion', 'samples', 'misclassified'] as const;
 
 interface RunFiles {
@@ -52,6 +57,8 @@ interface RunFiles {
   history?: EpochRecord[];
   metrics?: RunMetrics;
   predictions?: PredictionRecord[];
+  /** What `tl lr-find RUN` kept (see lr-find-chart.ts). */
+  lrFind?: Awaited<ReturnType<typeof readLrFindResult>>;
 }
 
 async function optional<T>(run: RunDir, name: 'history' | 'metrics' | 'predictions', read: () => Promise<T>): Promise<T | undefined> {
@@ -66,6 +73,7 @@ async function readRunFiles(runDir: string): Promise<RunFiles> {
     history: await optional(run, 'history', () => run.history()),
     metrics: await optional(run, 'metrics', () => run.metrics()),
     predictions: await optional(run, 'predictions', () => run.predictions()),
+    lrFind: await readLrFindResult(run.dir),
   };
 }
 
@@ -82,6 +90,11 @@ async function chartFigure(name: string, caption: string, spec: TopLevelSpec): P
   return { fig: { name, caption, mime: 'image/svg+xml', data: chart.svg, width: chart.width, height: chart.height }, png: chart.png };
 }
 
+async function pngFigure(name: string, caption: string, png: Buffer): Promise<{ fig: FigureImage; png: Buffer }> {
+  const { width = 0, height = 0 } = await sharp(png).metadata();
+  return { fig: { name, caption, mime: 'image/png', data: png, width, height }, png };
+}
+
 async function gridFigure(
   name: string,
   caption: string,
@@ -90,8 +103,7 @@ async function gridFigure(
   grid: Omit<GridOptions, 'title'>,
 ): Promise<{ fig: FigureImage; png: Buffer; missing: number }> {
   const png = await composeGrid(records, thumbnails.thumbs, { title: caption, ...grid });
-  const { width = 0, height = 0 } = await sharp(png).metadata();
-  return { fig: { name, caption, mime: 'image/png', data: png, width, height }, png, missing: thumbnails.missing };
+  return { ...(await pngFigure(name, caption, png)), missing: thumbnails.missing };
 }
 
 function percent(x: number, digits = 1): string {
@@ -205,6 +217,33 @@ async function predictionsPart({ predictions, labels }: RunFiles, options: Repor
   return part;
 }
 
+/** No part: the run has nothing of this kind. */
+const NO_PART: Part = { sections: [], figures: [], notes: [] };
+
+/** The run's augmentation applied to sample pictures as training applied it; nothing for a run that did not augment. */
+async function augmentationPart({ config, predictions, labels }: RunFiles, options: ReportOptions): Promise<Part> {
+  const spec = trainingAugmentation(config);
+  if (!spec) return NO_PART;
+  const title = 'Augmentation';
+  if (!predictions?.length) return { sections: [section('augmentation', title, missingNote('sample pictures', 'predictions.json'))], figures: [], notes: [] };
+  const shown = await augmentedFigure(config, spec, predictions, labels.length, options.loadSample ?? defaultSampleLoader);
+  if (!shown) return { sections: [section('augmentation', title, '<p class="note">No sample picture could be loaded to show the augmentation on.</p>')], figures: [], notes: [] };
+  const caption = `The run's augmentation, ${shown.spec}, applied to ${shown.pictures} sample pictures as training saw its images: each picture as the model took it, then ${AUGMENTED_VIEWS} random views (seed ${config.seed})`;
+  const f = await pngFigure('augmented', caption, shown.png);
+  return { sections: [section('augmentation', title, figure(f.fig))], figures: [f], notes: [] };
+}
+
+/** The learning-rate range test of `tl lr-find RUN`, when the run holds its result. */
+async function lrFindPart({ config, lrFind }: RunFiles): Promise<Part> {
+  if (!lrFind) return NO_PART;
+  if ('problem' in lrFind) return { ...NO_PART, notes: [lrFind.problem] };
+  const { result } = lrFind;
+  const f = await chartFigure('lr-find', `Training loss of the head against the learning rate (tl lr-find, ${result.points.length} steps)`, lrFindSpec(result));
+  const trainedAt = typeof config.hyperparameters.lr === 'number' ? `; the run was trained at ${formatLr(config.hyperparameters.lr)}` : '';
+  const text = `<p>Suggested learning rate <strong>${formatLr(result.suggestedLr)}</strong>, where the smoothed loss falls fastest (lowest loss at ${formatLr(result.minLossLr)})${escapeHtml(trainedAt)}. From <code>${LR_FIND_FILE}</code>.</p>`;
+  return { sections: [section('lr-find', 'Learning-rate finder', figure(f.fig) + text)], figures: [f], notes: [] };
+}
+
 /** What Grad-CAM needs: the run's model split at its feature layer, and how it takes its pictures. */
 interface GradCamSource {
   model: SplitModel;
@@ -243,7 +282,7 @@ export async function writeReport(runDir: string, options: ReportOptions = {}): 
   } finally {
     gradCam?.dispose();
   }
-  const parts = [await curvesPart(files), await evaluationPart(files), predictions];
+  const parts = [await curvesPart(files), await lrFindPart(files), await evaluationPart(files), predictions, await augmentationPart(files, options)];
   const notes = parts.flatMap((p) => p.notes);
   const sections = [facts, ...parts.flatMap((p) => p.sections)];
   if (notes.length) sections.push(section('notes', 'Notes', `<ul>${notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>`));

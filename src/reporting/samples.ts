@@ -1,6 +1,8 @@
 import { promises as fs } from 'node:fs';
-import type { SampleSource } from '../artifacts/run.js';
+import type { RunConfig, SampleSource } from '../artifacts/run.js';
 import { readSample } from '../data/datasets.js';
+import type { DecodedImage } from '../data/images.js';
+import { loadImageFor } from '../data/preprocess.js';
 import type { SampleLoader } from './grids.js';
 
 /** Photos are read from where they were at training time; dataset samples (upright) from the tl cache. */
@@ -9,3 +11,22 @@ export const defaultSampleLoader: SampleLoader = async (source: SampleSource) =>
   const s = await readSample(source.dataset, source.split, source.index);
   return { data: s.pixels, height: s.height, width: s.width, channels: 1 };
 };
+
+/**
+ * A sample's picture as the model took it: a photo decoded for the run's input shape (stretched
+ * to it, gray or colour), a dataset sample as stored when it has that shape already. Undefined
+ * where the picture cannot be loaded or does not fit the model.
+ */
+export async function loadForModel(source: SampleSource, config: Pick<RunConfig, 'inputShape'>, load: SampleLoader): Promise<DecodedImage | undefined> {
+  try {
+    const raw = await load(source);
+    if (!Buffer.isBuffer(raw)) {
+      const [height, width, channels] = config.inputShape;
+      return raw.height === height && raw.width === width && raw.channels === channels ? raw : undefined;
+    }
+    const decoded = await loadImageFor(raw, config.inputShape);
+    return decoded.ok ? decoded.image : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { lrFind, LR_FIND_OPTIONS, type LrFindOptions } from '../../training/lr-find.js';
-import { lrFindSpec } from '../../reporting/lr-find-chart.js';
+import { formatLr, lrFindSpec, LR_FIND_FILE, saveLrFindResult } from '../../reporting/lr-find-chart.js';
+import { reportOrWarn } from '../../reporting/report.js';
 import { renderVegaLite } from '../../reporting/vega.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { addOptions } from '../options.js';
@@ -18,10 +18,16 @@ export function register(program: Command): void {
     const result = await lrFind({ ...flags, source });
     const out = path.resolve(flags.out ?? (result.run ? path.join(result.run, 'lr-find.png') : 'lr-find.png'));
     const chart = await renderVegaLite(lrFindSpec(result));
-    await fs.mkdir(path.dirname(out), { recursive: true });
     await writeFileAtomic(out, chart.png);
-    await writeFileAtomic(out.replace(/\.png$/i, '') + '.json', JSON.stringify(result, null, 2) + '\n');
-    console.log(`suggested learning rate ${result.suggestedLr.toExponential(1)} (lowest loss at ${result.minLossLr.toExponential(1)}; ${result.points.length} steps)`);
+    const points = out.replace(/\.png$/i, '') + '.json';
+    await saveLrFindResult(points, result);
+    console.log(`suggested learning rate ${formatLr(result.suggestedLr)} (lowest loss at ${formatLr(result.minLossLr)}; ${result.points.length} steps)`);
     console.log(`plot: ${out}`);
+    if (result.run) {
+      // The run keeps the result (wherever --out put the plot), and its report shows it.
+      const kept = path.join(result.run, LR_FIND_FILE);
+      if (kept !== points) await saveLrFindResult(kept, result);
+      await reportOrWarn(result.run);
+    }
   });
 }
