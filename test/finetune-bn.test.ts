@@ -43,7 +43,7 @@ test('fine-tuning trains the convolutions but leaves every BatchNorm moving mean
   const after = await loadLayersModelFromDir(runDir);
   const bnBefore = weightsOf(before, 'BatchNormalization');
   const bnAfter = weightsOf(after, 'BatchNormalization');
-  assert.equal(bnBefore.size, 27);
+  assert.equal(bnBefore.size, 2 * 27, 'MobileNet\'s 27 BatchNorms, in the base and in its copy for the 2x scale (--scales 1,2)');
   let gammaChanged = 0;
   for (const [name, [gamma, beta, mean, variance]] of bnBefore) {
     const [gamma2, beta2, mean2, variance2] = bnAfter.get(name)!;
@@ -51,7 +51,7 @@ test('fine-tuning trains the convolutions but leaves every BatchNorm moving mean
     assert.equal(maxAbsDiff(variance!, variance2!), 0, `${name} moving_variance`);
     if (maxAbsDiff(gamma!, gamma2!) > 0 || maxAbsDiff(beta!, beta2!) > 0) gammaChanged++;
   }
-  assert.ok(gammaChanged > 20, `gamma/beta still train (${gammaChanged} of 27 changed)`);
+  assert.ok(gammaChanged > 40, `gamma/beta still train (${gammaChanged} of 54 changed)`);
   for (const className of ['Conv2D', 'DepthwiseConv2D']) {
     const convBefore = weightsOf(before, className);
     const convAfter = weightsOf(after, className);

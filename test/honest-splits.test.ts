@@ -75,7 +75,7 @@ test('tl train --patience stops when validation loss stops improving; augmented 
   const second = await trainTransfer({ dataDir: data, backbone: 'mobilenet', weights: mobilenet025(), epochs: 1, augment: 'flip,zoom=0.1', augmentCopies: 2, out: path.join(runs, 'b') });
   assert.equal(second.features.computed, 0, 'originals and their augmented copies all come from the cache');
   const cacheFiles = await countFiles(path.join(process.env.TL_HOME!, 'features'));
-  assert.equal(cacheFiles, 40 + 2 * trainCount, 'one feature map per image plus two per training image');
+  assert.equal(cacheFiles, 40 + 2 * trainCount + first.metrics.dataset.testCount, 'one feature vector per image, two more per training image, and a mirror per test image (--tta)');
 });
 
 async function countFiles(dir: string): Promise<number> {

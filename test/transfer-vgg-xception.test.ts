@@ -110,12 +110,20 @@ function predictAll(run: string, image: string): Ranked[] {
   return top;
 }
 
-/** The run's model.json read by stock `tf.loadLayersModel` gives the probabilities and top-1 of tl predict. */
+/**
+ * The run's model.json read by stock `tf.loadLayersModel` gives the probabilities and top-1 of tl
+ * predict (which averages each picture with its mirror when the run was trained with --tta).
+ */
 async function assertStockAgrees(run: string, image: string, ranked: Ranked[]): Promise<void> {
   const config = await readJson<RunConfig>(run, 'run.json');
   const stock = await tf.loadLayersModel(fileLoader(path.join(run, 'model.json')));
   const img = await decodeImage(image, { size: [SIZE, SIZE], channels: 3 });
-  const probs = tf.tidy(() => stock.predict(imagesToTensor([img], config.preprocessing)) as tf.Tensor).dataSync();
+  const tta = (config.hyperparameters as { tta?: boolean }).tta === true;
+  const probs = tf.tidy(() => {
+    const x = imagesToTensor([img], config.preprocessing);
+    const p = stock.predict(x) as tf.Tensor;
+    return tta ? tf.div(tf.add(p, stock.predict(tf.reverse(x, 2)) as tf.Tensor), 2) : p;
+  }).dataSync();
   stock.dispose();
   for (const r of ranked) {
     const p = probs[CLASSES.indexOf(r.label)]!;

@@ -56,6 +56,24 @@ function copyOfBase(base: tf.LayersModel, input: tf.SymbolicTensor, prefix: stri
 /** The largest upscaling: 4x a 150 px image is 600 px, already 16x the work of the base alone. */
 export const MAX_SCALE = 4;
 
+const GLUE = /^(scale\d+_(upsample|pool)|scales_concat)$/;
+const COPY = /^scale(\d+)_/;
+
+/**
+ * The layers of each copy of the base among `layers` (a model's, in its order), without the
+ * upscaling, pooling and concatenation around them: one list per scale, or one list for a model
+ * without multi-scale pooling. Fine-tuning's "the last N layers" means N of each copy.
+ */
+export function baseCopies(layers: readonly tf.layers.Layer[]): tf.layers.Layer[][] {
+  const copies = new Map<string, tf.layers.Layer[]>();
+  for (const layer of layers) {
+    if (GLUE.test(layer.name)) continue;
+    const copy = COPY.exec(layer.name)?.[1] ?? '1';
+    copies.set(copy, [...(copies.get(copy) ?? []), layer]);
+  }
+  return [...copies.values()];
+}
+
 /** A scale list such as "1,2": whole numbers from 1 to MAX_SCALE, 1 first, none repeated; undefined if not. */
 export function parseScales(text: string): number[] | undefined {
   const scales = text.split(',').map((s) => Number(s.trim()));

@@ -4,6 +4,7 @@ import { RunDir, requireRunKind, type RunConfig, type RunMetrics } from '../arti
 import { loadLayersModelFromDir } from '../models/layers-io.js';
 import { ImageBatchSource, openImageFolder } from '../data/image-folder.js';
 import { isHeadLayer } from '../models/head.js';
+import { baseCopies } from '../models/multi-scale.js';
 import { initBackend } from '../runtime/backend.js';
 import { fileError } from '../util/errors.js';
 import { fit, type TrainingCallbacks } from './loop.js';
@@ -45,13 +46,14 @@ export interface FinetuneResult {
 
 /**
  * Make the head and the chosen top of the base trainable, everything else frozen. Returns how
- * many base layers were unfrozen. BatchNorm statistics stay frozen regardless (see fit's
+ * many base layers were unfrozen (of each scale's copy of the base). BatchNorm statistics stay frozen regardless (see fit's
  * batchNorm 'inference'): only kernels, biases, gamma and beta train.
  */
 export function unfreeze(model: tf.LayersModel, which: 'all' | number): number {
-  const base = model.layers.filter((l) => !isHeadLayer(l) && l.getClassName() !== 'InputLayer');
-  const count = which === 'all' ? base.length : Math.min(which, base.length);
-  base.forEach((layer, i) => (layer.trainable = i >= base.length - count));
+  const copies = baseCopies(model.layers.filter((l) => !isHeadLayer(l) && l.getClassName() !== 'InputLayer'));
+  const longest = Math.max(...copies.map((c) => c.length));
+  const count = which === 'all' ? longest : Math.min(which, longest);
+  for (const copy of copies) copy.forEach((layer, i) => (layer.trainable = i >= copy.length - count));
   for (const layer of model.layers) if (isHeadLayer(layer)) layer.trainable = true;
   return count;
 }
@@ -66,7 +68,7 @@ const unfreezeType: ValueType<'all' | number> = {
 
 /** `tl finetune`'s options, one definition each (the CLI flags and the defaults below come from here). */
 export const FINETUNE_OPTIONS = {
-  unfreeze: { type: unfreezeType, default: 'all' as 'all' | number, help: '"all", or N: train the last N layers of the base (plus the head)' },
+  unfreeze: { type: unfreezeType, default: 'all' as 'all' | number, help: '"all", or N: train the last N layers of the base, of each scale\'s copy (plus the head)' },
   lr: { ...ADAM_LR_OPTION, default: 1e-5, help: 'Adam learning rate (small: the base is pretrained)' },
   epochs: { type: positiveInteger, default: 3, help: 'epochs of fine-tuning' },
   batchSize: { type: positiveInteger, help: 'mini-batch size (default: the parent run\'s)' },

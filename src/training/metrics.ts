@@ -42,7 +42,8 @@ export function wilsonInterval(correct: number, n: number, z = 1.959964): [numbe
   const p = correct / n;
   const centre = (p + (z * z) / (2 * n)) / (1 + (z * z) / n);
   const half = ((z / (1 + (z * z) / n)) * Math.sqrt((p * (1 - p)) / n + (z * z) / (4 * n * n)));
-  return [Math.max(0, centre - half), Math.min(1, centre + half)];
+  // The score test always accepts p itself; rounding alone put 10 of 10 right at an upper bound of 0.9999999999999999.
+  return [Math.max(0, Math.min(p, centre - half)), Math.min(1, Math.max(p, centre + half))];
 }
 
 /** Top-k accuracies worth reporting: k = 3 and 5 where there are more classes than k. */
