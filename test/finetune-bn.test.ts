@@ -66,10 +66,11 @@ test('fine-tuning trains the convolutions but leaves every BatchNorm moving mean
   assert.deepEqual(history.map((h) => [h.epoch, h.phase]), [[1, 'transfer'], [2, 'finetune']]);
   await assert.rejects(finetune({ run: parent, epochs: 1, out: runDir }), /already exists/);
 
-  // --unfreeze N: only the last N layers of the base (and the head) train.
+  // --unfreeze N: only the last N layers of the base, in each scale's copy of it, and the head train.
   unfreeze(after, 6);
   const trainable = after.layers.filter((l) => l.trainable && l.trainableWeights.length > 0).map((l) => l.name);
-  assert.deepEqual(trainable, ['conv_dw_13', 'conv_dw_13_bn', 'conv_pw_13', 'conv_pw_13_bn', 'head_dense', 'head_predictions']);
+  const top = ['conv_dw_13', 'conv_dw_13_bn', 'conv_pw_13', 'conv_pw_13_bn'];
+  assert.deepEqual(new Set(trainable), new Set([...top, ...top.map((name) => `scale2_${name}`), 'head_dense', 'head_predictions']));
   before.dispose();
   after.dispose();
 });
