@@ -121,6 +121,7 @@ export const mobilenetv2: BackboneSpec = {
   minInputSize: 32,
   topInputSize: 224,
   featureLayer: 'out_relu',
+  transferScales: '1,2',
   alphas: ALPHAS,
   defaultAlpha: 1.0,
   weights: {},

@@ -99,6 +99,7 @@ export const mobilenet: BackboneSpec = {
   minInputSize: 32,
   topInputSize: 224,
   featureLayer: 'conv_pw_13_relu',
+  transferScales: '1,2',
   alphas: ALPHAS,
   defaultAlpha: 1.0,
   weights: {},

@@ -65,6 +65,12 @@ export interface BackboneSpec {
   topInputSize: number;
   /** The layer whose output is the feature map a transfer head is put on. */
   featureLayer: string;
+  /**
+   * `tl train`'s default --scales (models/multi-scale.ts): 1,2 where it was measured to help and
+   * fits; 1 for the large networks, whose 2x copy is 4x their work again and whose fine-tuning at
+   * 2x overflows wasm's 4 GB heap (Xception, batch 32).
+   */
+  transferScales: string;
   /** Width multipliers the architecture supports; absent for fixed-width networks. */
   alphas?: readonly number[];
   defaultAlpha?: number;

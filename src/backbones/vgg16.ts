@@ -44,6 +44,7 @@ export const vgg16: BackboneSpec = {
   minInputSize: 32,
   topInputSize: 224,
   featureLayer: 'block5_pool',
+  transferScales: '1',
   weights: {},
   build: buildVgg16,
 };

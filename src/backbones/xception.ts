@@ -119,6 +119,7 @@ export const xception: BackboneSpec = {
   minInputSize: 71,
   topInputSize: 299,
   featureLayer: 'block14_sepconv2_act',
+  transferScales: '1',
   autoNamedLayerBases: ['conv2d', 'batch_normalization'],
   weights: {},
   build: buildXception,

@@ -55,7 +55,7 @@ export const TRANSFER_OPTIONS = {
   lr: ADAM_LR_OPTION,
   size: { type: integerType(`an integer number of pixels up to ${MAX_INPUT_SIZE}`, { min: 1, max: MAX_INPUT_SIZE }), default: 150, placeholder: '<px>', help: 'square input size the images are resized to (at least the backbone\'s minimum)' },
   // Multi-scale pooling (models/multi-scale.ts): see the README's clothing-10 table for why 1,2.
-  scales: { type: scalesType, default: '1,2', help: 'the frozen base also sees each image upscaled by these whole factors (bilinear, inside the model); the pooled features of every scale are concatenated (1: the image as it is)' },
+  scales: { type: scalesType, help: 'the frozen base also sees each image upscaled by these whole factors (bilinear, inside the model); the pooled features of every scale are concatenated (1: the image alone; default: the backbone\'s, 1,2 for MobileNets, 1 for VGG16 and Xception)' },
   valSplit: VAL_SPLIT_OPTION,
   testSplit: TEST_SPLIT_OPTION,
   patience: PATIENCE_OPTION,
@@ -215,7 +215,8 @@ async function trainTransferInto(ws: RunWorkspace, opts: TransferTrainOptions, o
   const backbone = await loadBackbone({ name: o.backbone, alpha: o.alpha, inputShape, weights, seed: o.seed });
 
   const skipped = new Map(data.skipped.map((s) => [s.file, s.reason]));
-  const views = { augment: o.augment, copies: o.augmentCopies, seed: o.seed, tta: o.tta, scales: o.scales };
+  const scales = o.scales ?? backbone.spec.transferScales;
+  const views = { augment: o.augment, copies: o.augmentCopies, seed: o.seed, tta: o.tta, scales };
   const { cache, features, featureShape, extraction, engine } = await cacheFeatures(data, backbone, inputShape, skipped, views);
   requireEveryClass(data.train, skipped, data.classNames, data.root);
 
@@ -229,7 +230,7 @@ async function trainTransferInto(ws: RunWorkspace, opts: TransferTrainOptions, o
     lr: o.lr,
     optimizer: 'adam',
     size: o.size,
-    scales: o.scales,
+    scales,
     valSplit: o.valSplit,
     testSplit: o.testSplit,
     patience: o.patience,
