@@ -2,7 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { packageRoot } from '../util/paths.js';
-import { TlError } from '../util/errors.js';
+import { errorLine, TlError } from '../util/errors.js';
 import { jsonLogSink } from '../runtime/progress.js';
 import { currentContext, withContext, type TlContext } from '../runtime/context.js';
 import { register as registerInfo } from './commands/info.js';
@@ -61,6 +61,15 @@ function pointToHelpAfterErrors(command: Command, names: string[] = []): void {
   for (const sub of command.commands) pointToHelpAfterErrors(sub, path);
 }
 
+/**
+ * The wasm backend's heap holds at most 4 GB; past it, kernels fail with a bare "memory access out
+ * of bounds", a failed grow or an emscripten "Aborted()" (a failed allocation), none of which says
+ * what to change.
+ */
+function isWasmOutOfMemory(err: unknown): boolean {
+  return err instanceof Error && /memory access out of bounds|Maximum memory size exceeded|WebAssembly\.Memory|Out of memory|^Aborted\(\)/i.test(err.message);
+}
+
 export async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
   const terminal: TlContext = { onMessage: (line) => process.stderr.write(line + '\n'), progressStream: process.stderr };
@@ -74,6 +83,11 @@ export async function main(argv: string[]): Promise<void> {
     if (err instanceof TlError) {
       console.error(`tl: ${err.message}`);
       process.exitCode = err.exitCode;
+      return;
+    }
+    if (isWasmOutOfMemory(err)) {
+      console.error(`tl: the wasm backend failed (${errorLine(err)}), most likely out of memory (its heap holds at most 4 GB): use a smaller --batch-size, --size or --scales`);
+      process.exitCode = 1;
       return;
     }
     throw err;
