@@ -104,8 +104,6 @@ export interface ExtractionResult {
 
 export interface ExtractOptions {
   inputShape: [number, number, number];
-  /** Multi-scale pooling's scales, when there is more than the image itself. */
-  scales?: number[];
   preprocessing: PreprocessingConfig;
   batchSize?: number;
   /** file -> reason, for files that cannot be decoded; filled in here. */

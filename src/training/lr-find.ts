@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import path from 'node:path';
 import { RunDir, requireRunKind } from '../artifacts/run.js';
-import { getBackbone, loadBackbone, parseWeightsSource } from '../backbones/index.js';
+import { loadBackbone, parseWeightsSource } from '../backbones/index.js';
 import { openImageFolder } from '../data/image-folder.js';
 import { buildHead } from '../models/head.js';
 import { initBackend } from '../runtime/backend.js';
@@ -62,7 +62,7 @@ async function settings(o: ReturnType<typeof resolveOptions<typeof LR_FIND_OPTIO
   const run = await RunDir.open(source).catch(() => undefined);
   if (!run) {
     if (!o.backbone) throw new TlError('--backbone is required for a data folder (a tl train run names its own)');
-    return { dataDir: source, backbone: o.backbone, alpha: o.alpha, weights: o.weights, size: o.size, scales: o.scales ?? getBackbone(o.backbone).transferScales, valSplit: VAL_SPLIT_OPTION.default, testSplit: TEST_SPLIT_OPTION.default };
+    return { dataDir: source, backbone: o.backbone, alpha: o.alpha, weights: o.weights, size: o.size, scales: o.scales, valSplit: VAL_SPLIT_OPTION.default, testSplit: TEST_SPLIT_OPTION.default };
   }
   const config = await run.config();
   requireRunKind(run.dir, config, ['transfer'], 'lr-find takes a tl train run (or an image folder)');

@@ -140,18 +140,19 @@ function allSamples(data: ImageFolderData): ImageSample[] {
 }
 
 /**
- * The features of every image in the cache, from the base at `scales` (its feature map for the
- * single scale 1, else the pooled vectors of every scale); returns how each file is keyed and the
- * feature model the head goes on.
+ * The features of every image in the cache, from the base at `views.scales` (default: the
+ * backbone's own; its feature map for the single scale 1, else the pooled vectors of every
+ * scale); returns how each file is keyed, the scales used and the feature model the head goes on.
  */
 export async function cacheFeatures(
   data: ImageFolderData,
   backbone: LoadedBackbone,
   inputShape: [number, number, number],
   skipped: Map<string, string>,
-  views: { augment: string; copies: number; seed: number; tta: boolean; scales: string },
+  views: { augment: string; copies: number; seed: number; tta: boolean; scales?: string },
 ) {
-  const scales = parseScales(views.scales)!;
+  const scalesText = views.scales ?? backbone.spec.transferScales;
+  const scales = parseScales(scalesText)!;
   const features = multiScaleFeatures(backbone.model, scales);
   const featureShape = features.outputs[0]!.shape.slice(1) as number[];
   const engine = await engineForModel(features);
@@ -177,7 +178,7 @@ export async function cacheFeatures(
     const augmented = augmentedViews(data.train, extraction.hashes, views);
     if (augmented.length) await computeViews(augmented, engine, cache, { ...extractOptions, label: 'augmented features' });
     if (views.tta) await computeViews(mirroredViews(data.test, extraction.hashes), engine, cache, { ...extractOptions, label: 'mirrored test features' });
-    return { cache, features, featureShape, extraction, engine: engine.name };
+    return { cache, features, featureShape, scales: scalesText, extraction, engine: engine.name };
   } finally {
     await engine.dispose();
   }
@@ -215,9 +216,8 @@ async function trainTransferInto(ws: RunWorkspace, opts: TransferTrainOptions, o
   const backbone = await loadBackbone({ name: o.backbone, alpha: o.alpha, inputShape, weights, seed: o.seed });
 
   const skipped = new Map(data.skipped.map((s) => [s.file, s.reason]));
-  const scales = o.scales ?? backbone.spec.transferScales;
-  const views = { augment: o.augment, copies: o.augmentCopies, seed: o.seed, tta: o.tta, scales };
-  const { cache, features, featureShape, extraction, engine } = await cacheFeatures(data, backbone, inputShape, skipped, views);
+  const views = { augment: o.augment, copies: o.augmentCopies, seed: o.seed, tta: o.tta, scales: o.scales };
+  const { cache, features, featureShape, scales, extraction, engine } = await cacheFeatures(data, backbone, inputShape, skipped, views);
   requireEveryClass(data.train, skipped, data.classNames, data.root);
 
   const head = buildHead({ featureShape, classes: data.classNames.length, seed: o.seed, units: o.headUnits, dropout: o.dropout, l2: o.l2 });
