@@ -1,10 +1,10 @@
-import type { PredictionRecord, RunConfig, SampleSource } from '../artifacts/run.js';
+import type { PredictionRecord, RunConfig } from '../artifacts/run.js';
 import { augmentImage, augmentText, isAugmenting, parseAugment, type AugmentSpec } from '../data/augment.js';
 import type { DecodedImage } from '../data/images.js';
 import { Rng } from '../util/rng.js';
 import { pickSamples } from './analysis.js';
 import { captionedLayout, composeCaptionedGrid, thumbBox, thumbnail, type SampleLoader } from './grids.js';
-import { loadForModel } from './samples.js';
+import { loadForModel, sourceKey } from './samples.js';
 
 /**
  * What a run's augmentation does to its pictures: a few sample pictures as the model took them,
@@ -39,10 +39,6 @@ export function trainingAugmentation(config: RunConfig): AugmentSpec | undefined
   const recorded = config.kind === 'finetune' && hp.finetune ? hp.finetune.augment : config.kind === 'transfer' && hp.augmentCopies === 0 ? undefined : hp.augment;
   const spec = typeof recorded === 'string' ? parseAugment(recorded) : undefined;
   return spec && isAugmenting(spec) ? spec : undefined;
-}
-
-function sourceKey(source: SampleSource): string {
-  return source.kind === 'file' ? source.path : `${source.dataset}/${source.split}/${source.index}`;
 }
 
 /** Up to AUGMENTED_PICTURES distinct pictures that load, in the order of the sample grid. */

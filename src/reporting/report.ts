@@ -15,7 +15,7 @@ import { loadLayersModelFromDir } from '../models/layers-io.js';
 import { initBackend } from '../runtime/backend.js';
 import { figure, page, scoreCell, section, table, numHeader, escapeHtml, type Cell, type FigureImage } from './html.js';
 import { renderVegaLite, type TopLevelSpec } from './vega.js';
-import { defaultSampleLoader } from './samples.js';
+import { defaultSampleLoader, rememberingLoader } from './samples.js';
 import { emitMessage } from '../runtime/context.js';
 import { errorLine } from '../util/errors.js';
 
@@ -191,9 +191,8 @@ async function gradCamTiles(gradCam: GradCamSource, records: PredictionRecord[],
   return { thumbs, missing: tiles.filter((t) => !t).length };
 }
 
-async function predictionsPart({ predictions, labels }: RunFiles, options: ReportOptions, gradCam: GradCamSource | undefined): Promise<Part> {
+async function predictionsPart({ predictions, labels }: RunFiles, options: ReportOptions, load: SampleLoader, gradCam: GradCamSource | undefined): Promise<Part> {
   if (!predictions?.length) return { sections: [section('samples', 'Sample predictions', missingNote('predictions', 'predictions.json'))], figures: [], notes: [] };
-  const load = options.loadSample ?? defaultSampleLoader;
   const wrong = predictions.filter((p) => p.predicted !== p.label).length;
   const shown = pickMisclassified(predictions, options.maxMisclassified ?? 100);
   const samples = pickSamples(predictions, labels.length);
@@ -221,12 +220,12 @@ async function predictionsPart({ predictions, labels }: RunFiles, options: Repor
 const NO_PART: Part = { sections: [], figures: [], notes: [] };
 
 /** The run's augmentation applied to sample pictures as training applied it; nothing for a run that did not augment. */
-async function augmentationPart({ config, predictions, labels }: RunFiles, options: ReportOptions): Promise<Part> {
+async function augmentationPart({ config, predictions, labels }: RunFiles, load: SampleLoader): Promise<Part> {
   const spec = trainingAugmentation(config);
   if (!spec) return NO_PART;
   const title = 'Augmentation';
   if (!predictions?.length) return { sections: [section('augmentation', title, missingNote('sample pictures', 'predictions.json'))], figures: [], notes: [] };
-  const shown = await augmentedFigure(config, spec, predictions, labels.length, options.loadSample ?? defaultSampleLoader);
+  const shown = await augmentedFigure(config, spec, predictions, labels.length, load);
   if (!shown) return { sections: [section('augmentation', title, '<p class="note">No sample picture could be loaded to show the augmentation on.</p>')], figures: [], notes: [] };
   const caption = `The run's augmentation, ${shown.spec}, applied to ${shown.pictures} sample pictures as training saw its images: each picture as the model took it, then ${AUGMENTED_VIEWS} random views (seed ${config.seed})`;
   const f = await pngFigure('augmented', caption, shown.png);
@@ -273,16 +272,17 @@ export async function writeReport(runDir: string, options: ReportOptions = {}): 
   const dir = path.resolve(runDir);
   const out = path.resolve(options.out ?? dir);
   const runFiles = await readRunFiles(dir);
+  const load = rememberingLoader(options.loadSample ?? defaultSampleLoader);
   const files = options.scored ? withScoredFolder(runFiles, options.scored) : runFiles;
   const facts = section('facts', 'Run facts', table([], runFacts(files.config, files.metrics), { className: 'facts', rowHeaders: true }));
   const gradCam = files.predictions?.length ? await openGradCam(dir, files.config) : undefined;
   let predictions: Part;
   try {
-    predictions = await predictionsPart(files, options, gradCam?.source);
+    predictions = await predictionsPart(files, options, load, gradCam?.source);
   } finally {
     gradCam?.dispose();
   }
-  const parts = [await curvesPart(files), await lrFindPart(files), await evaluationPart(files), predictions, await augmentationPart(files, options)];
+  const parts = [await curvesPart(files), await lrFindPart(files), await evaluationPart(files), predictions, await augmentationPart(files, load)];
   const notes = parts.flatMap((p) => p.notes);
   const sections = [facts, ...parts.flatMap((p) => p.sections)];
   if (notes.length) sections.push(section('notes', 'Notes', `<ul>${notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>`));

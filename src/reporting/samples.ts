@@ -12,6 +12,24 @@ export const defaultSampleLoader: SampleLoader = async (source: SampleSource) =>
   return { data: s.pixels, height: s.height, width: s.width, channels: 1 };
 };
 
+/** One string per sample: a photo's path, a dataset sample's dataset/split/index. */
+export function sourceKey(source: SampleSource): string {
+  return source.kind === 'file' ? source.path : `${source.dataset}/${source.split}/${source.index}`;
+}
+
+/**
+ * `load`, remembering each sample's result: a report's parts (thumbnails, Grad-CAM, augmented
+ * views) show the same sample pictures, which would otherwise be read once per part.
+ */
+export function rememberingLoader(load: SampleLoader): SampleLoader {
+  const loaded = new Map<string, ReturnType<SampleLoader>>();
+  return (source) => {
+    const key = sourceKey(source);
+    if (!loaded.has(key)) loaded.set(key, load(source));
+    return loaded.get(key)!;
+  };
+}
+
 /**
  * A sample's picture as the model took it: a photo decoded for the run's input shape (stretched
  * to it, gray or colour), a dataset sample as stored when it has that shape already. Undefined
