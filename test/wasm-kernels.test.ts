@@ -5,6 +5,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/runtime/backend.js';
+import { withTlKernels } from '../src/runtime/patches.js';
 import { setSimdEnabled } from '../src/runtime/wasm-kernels/simd.js';
 import { SIMD_WASM_BASE64 } from '../src/runtime/wasm-kernels/simd-binary.js';
 import { FusedAdamOptimizer, sparseCrossEntropy } from '../src/training/optimizers.js';
@@ -287,6 +288,59 @@ test('tf.grads of a small conv + depthwise model are the same on wasm and cpu, a
   setSimdEnabled(true);
   assert.equal(tf.memory().numTensors, tensorsBefore);
   assert.equal(backend.numDataIds(), dataBefore, 'wasm heap tensors leaked by a kernel');
+});
+
+test('matrix products on wasm match cpu in every transpose combination, with b new or used before, and free what they make', async () => {
+  const rng = new Rng(11);
+  const backend = tf.engine().findBackend('wasm') as unknown as { numDataIds(): number };
+  const dataBefore = backend.numDataIds();
+  // [32,512] x [512,1024] takes the swapped product (b new and 32x wider than a has rows); the rest the plain one.
+  for (const [m, k, n] of [[32, 512, 1024], [32, 576, 64], [8, 12, 40], [3, 5, 30], [2, 6, 4]] as const) {
+    for (const [transposeA, transposeB] of [[false, false], [false, true], [true, false], [true, true]] as const) {
+      const a = randomData(rng, transposeA ? [k, m] : [m, k]);
+      const b = randomData(rng, transposeB ? [n, k] : [k, n]);
+      const attrs = { transposeA, transposeB };
+      const expected = await runOn('cpu', 'BatchMatMul', { a, b }, attrs);
+      const [ta, tb] = [tf.tensor(a.values, a.shape), tf.tensor(b.values, b.shape)];
+      for (const use of ['new b', 'b used before']) {
+        const out = tf.engine().runKernel('BatchMatMul', { a: ta, b: tb }, attrs) as tf.Tensor;
+        const actual = { shape: out.shape, values: out.dataSync() as Float32Array };
+        out.dispose();
+        assert.ok(relativeError(actual, expected) <= TOLERANCE, `[${m},${k}]x[${k},${n}] transposeA=${transposeA} transposeB=${transposeB}, ${use}`);
+      }
+      tf.dispose([ta, tb]);
+    }
+  }
+  assert.equal(backend.numDataIds(), dataBefore, 'wasm heap tensors leaked by BatchMatMul');
+});
+
+test('Transpose of the last two axes on wasm (own 4x4 blocks where the sides allow) is exact', async () => {
+  const rng = new Rng(12);
+  for (const shape of [[512, 1024], [3, 8, 12], [2, 1, 4, 4], [5, 7], [4, 6]]) {
+    const perm = shape.map((_, i) => i);
+    [perm[shape.length - 2], perm[shape.length - 1]] = [shape.length - 1, shape.length - 2];
+    const x = randomData(rng, shape);
+    const expected = await runOn('cpu', 'Transpose', { x }, { perm });
+    const actual = await runOn('wasm', 'Transpose', { x }, { perm });
+    assert.deepEqual(actual, expected, `shape ${shape}`);
+  }
+});
+
+test("Sum's training gradient (no JavaScript-filled ones) equals tfjs's own, for whole and partial reductions", async () => {
+  const rng = new Rng(13);
+  const x = randomData(rng, [6, 8, 4]);
+  const gradsOf = (axis: number[] | undefined) => {
+    const t = tf.tensor(x.values, x.shape);
+    const g = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.square(v), tf.sum(v, axis, true))))(t);
+    const values = g.dataSync() as Float32Array;
+    tf.dispose([t, g]);
+    return { shape: x.shape, values };
+  };
+  for (const axis of [undefined, [0], [1, 2]]) {
+    const stock = gradsOf(axis);
+    const patched = await withTlKernels(async () => gradsOf(axis));
+    assert.ok(relativeError(patched, stock) <= 1e-6, `axis ${axis}`);
+  }
 });
 
 test('FusedAdamOptimizer follows tfjs AdamOptimizer step for step and keeps the same state', async () => {

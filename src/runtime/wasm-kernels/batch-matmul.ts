@@ -1,13 +1,20 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { type KernelScope, withKernelScope } from './scope.js';
+import { type KernelScope, scoped, withKernelScope } from './scope.js';
 import type { KernelOverride } from './stock.js';
 
 /**
  * The stock wasm BatchMatMul uses XNNPACK only for a plain product of batch 1; with transposeA or
  * transposeB (every Dense layer's backward pass) it runs a scalar loop 10-25x slower than
  * transposing the operand first and multiplying plainly (measured: [256,784]^T x [256,512]
- * 129 ms vs 5.4 ms). So transpose explicitly with the fast Transpose kernel.
+ * 129 ms vs 5.4 ms). So transpose explicitly with the fast Transpose kernel (transpose.ts).
+ *
+ * XNNPACK also packs b, with a slow transposing copy, the first time each b tensor is used (it
+ * keeps one packed operator per b). A Dense layer's kernel is a new tensor after every optimizer
+ * step, so in training every forward product packed it again: 4-5 ms of the 5.2 ms that
+ * [32,512] x [512,1024] took, against 0.9 ms once packed. When b is new and much wider than a has
+ * rows, the product is taken the other way round, C = (op(b)^T op(a)^T)^T, which packs only the
+ * small op(a)^T.
  */
 function swapLastTwo(scope: KernelScope, t: tf.TensorInfo): tf.TensorInfo {
   const perm = t.shape.map((_, i) => i);
@@ -16,19 +23,54 @@ function swapLastTwo(scope: KernelScope, t: tf.TensorInfo): tf.TensorInfo {
   return scope.transpose(t, perm);
 }
 
+/**
+ * b operands seen before. A b used twice is likely fixed weights (inference), worth packing once
+ * and reusing; a kernel in training is a new tensor at every step.
+ */
+const seenOperands = new WeakSet<object>();
+
+interface Product {
+  a: tf.TensorInfo;
+  b: tf.TensorInfo;
+  transposeA: boolean;
+  transposeB: boolean;
+}
+
+/** Rows of op(a) and columns of op(b). */
+function outerSizes(p: Product): [number, number] {
+  const [a1, a2] = p.a.shape.slice(-2) as [number, number];
+  const [b1, b2] = p.b.shape.slice(-2) as [number, number];
+  return [p.transposeA ? a2 : a1, p.transposeB ? b1 : b2];
+}
+
+/** Whether packing op(b) would cost more than multiplying the other way round. */
+function packsLessSwapped(p: Product): boolean {
+  const single = (t: tf.TensorInfo) => tf.util.sizeFromShape(t.shape.slice(0, -2)) === 1;
+  if (!single(p.a) || !single(p.b)) return false;
+  const [rows, cols] = outerSizes(p);
+  const bIsNew = p.transposeB || !seenOperands.has(p.b.dataId);
+  return bIsNew && cols >= 4 * rows;
+}
+
 export const batchMatMulOverride: KernelOverride = {
   kernelName: tf.BatchMatMul,
   wrap: (stock) => ({ inputs, backend, attrs }) => {
     const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
-    const { transposeA, transposeB } = attrs as { transposeA?: boolean; transposeB?: boolean };
-    if (!transposeA && !transposeB) return stock({ inputs, backend, attrs });
+    const p: Product = { a, b, transposeA: !!(attrs as { transposeA?: boolean }).transposeA, transposeB: !!(attrs as { transposeB?: boolean }).transposeB };
+    const plain = { ...attrs, transposeA: false, transposeB: false };
+    const swapped = packsLessSwapped(p);
+    if (!p.transposeB) seenOperands.add(b.dataId);
+    if (!swapped && !p.transposeA && !p.transposeB) return stock({ inputs, backend, attrs });
+    if (swapped) {
+      return scoped(backend as BackendWasm, (scope) => {
+        const opBT = p.transposeB ? b : swapLastTwo(scope, b);
+        const opAT = p.transposeA ? a : swapLastTwo(scope, a);
+        return swapLastTwo(scope, scope.adopt(stock({ inputs: { a: opBT, b: opAT }, backend, attrs: plain }) as tf.TensorInfo));
+      });
+    }
     // The product is the engine's output; only the transposed copies are freed here.
     return withKernelScope(backend as BackendWasm, (scope) =>
-      stock({
-        inputs: { a: transposeA ? swapLastTwo(scope, a) : a, b: transposeB ? swapLastTwo(scope, b) : b },
-        backend,
-        attrs: { ...attrs, transposeA: false, transposeB: false },
-      }),
+      stock({ inputs: { a: p.transposeA ? swapLastTwo(scope, a) : a, b: p.transposeB ? swapLastTwo(scope, b) : b }, backend, attrs: plain }),
     );
   },
 };

@@ -12,7 +12,8 @@ import { maxPoolGradKernel } from './max-pool-grad.js';
 import { clipGradConfig, clipGradKernel, reluGradConfig, reluGradKernel } from './relu-grad.js';
 import { installKernel, installOverride } from './stock.js';
 import { sliceOverride } from './slice.js';
-import { sumOverride } from './sum.js';
+import { sumGradConfig, sumOverride } from './sum.js';
+import { transposeOverride } from './transpose.js';
 
 export { ADAM_UPDATE, type AdamHyperparameters, type AdamUpdateAttrs } from './adam.js';
 
@@ -37,14 +38,14 @@ export function registerWasmKernels(): void {
   for (const config of [...conv2dGradKernels, ...depthwiseGradKernels, ...convReluPoolKernels, ...affineReluKernels, maxPoolGradKernel, adamUpdateKernel, reluGradKernel, clipGradKernel, reluBiasGradKernel]) {
     installKernel(config);
   }
-  for (const override of [batchMatMulOverride, sumOverride, sliceOverride, identityOverride, castOverride, conv2dOneChannelOverride, fusedConv2dOneChannelOverride]) {
+  for (const override of [batchMatMulOverride, transposeOverride, sumOverride, sliceOverride, identityOverride, castOverride, conv2dOneChannelOverride, fusedConv2dOneChannelOverride]) {
     installOverride(override);
   }
 }
 
 /**
  * The gradients of tl's training kernels: the one-kernel ReLU and clipByValue (ReLU6) gradients, FusedConv2D's (which tfjs
- * lacks) and the conv-relu-pool block's. They replace process-wide registrations, so they are
+ * lacks), the conv-relu-pool block's, and Sum's without a ones tensor filled in JavaScript. They replace process-wide registrations, so they are
  * registered only while tl trains (runtime/patches.ts), never by backend start-up.
  */
-export const TRAINING_GRADIENTS: readonly tf.GradConfig[] = [reluGradConfig, clipGradConfig, fusedConv2DGradConfig, convReluPoolGradConfig];
+export const TRAINING_GRADIENTS: readonly tf.GradConfig[] = [reluGradConfig, clipGradConfig, fusedConv2DGradConfig, convReluPoolGradConfig, sumGradConfig];

@@ -24,6 +24,12 @@ export class KernelScope {
     return out;
   }
 
+  /** Takes ownership of a tensor a stock kernel function returned, to be freed with the rest. */
+  adopt(t: TensorInfo): TensorInfo {
+    this.owned.push(t);
+    return t;
+  }
+
   /** A float32 tensor on the wasm heap; fill it through `view()` before allocating anything else. */
   alloc(shape: number[]): TensorInfo {
     const out = this.backend.makeOutput(shape, 'float32');

@@ -27,6 +27,8 @@ export interface SimdKernels {
     outH: number, outW: number, filterH: number, filterW: number, strideH: number, strideW: number,
     padTop: number, padLeft: number, overlap: number, zero: number,
   ): void;
+  /** dst[b, c, r] = src[b, r, c] for `batch` [rows, cols] matrices, rows % 4 == 0, cols % 4 == 0; see simd.wat. */
+  transpose_2d(src: number, dst: number, batch: number, rows: number, cols: number): void;
   /** MaxPoolGrad of 2x2 windows at stride 2, no padding, C % 4 == 0; see simd.wat. */
   max_pool_grad_2x2(x: number, dy: number, dx: number, batch: number, inH: number, inW: number, channels: number, outH: number, outW: number, zero: number): void;
   /** Scatter-adds a patch matrix back into the image it was cut from (x zeroed first); see simd.wat. */

@@ -897,6 +897,63 @@
         (local.set $b (i32.add (local.get $b) (i32.const 1)))
         (br $bNext))))
 
+  ;; dst[b, c, r] = src[b, r, c] for `batch` row-major [rows, cols] float32 matrices, rows % 4 == 0
+  ;; and cols % 4 == 0: 4x4 blocks, each four loads, eight shuffles and four stores, walked in
+  ;; 32-row bands so the destination lines a band writes stay in cache until they are full.
+  (func (export "transpose_2d") (param $src i32) (param $dst i32) (param $batch i32) (param $rows i32) (param $cols i32)
+    (local $b i32) (local $r0 i32) (local $r i32) (local $rEnd i32) (local $c i32) (local $p i32) (local $q i32)
+    (local $srcRow i32) (local $dstRow i32) (local $matrix i32)
+    (local $v0 v128) (local $v1 v128) (local $v2 v128) (local $v3 v128) (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
+    (local.set $srcRow (i32.shl (local.get $cols) (i32.const 2)))
+    (local.set $dstRow (i32.shl (local.get $rows) (i32.const 2)))
+    (local.set $matrix (i32.mul (local.get $srcRow) (local.get $rows)))
+    (block $bDone
+      (loop $bNext
+        (br_if $bDone (i32.ge_s (local.get $b) (local.get $batch)))
+        (local.set $r0 (i32.const 0))
+        (block $bandDone
+          (loop $bandNext
+            (br_if $bandDone (i32.ge_s (local.get $r0) (local.get $rows)))
+            (local.set $rEnd (i32.add (local.get $r0) (i32.const 32)))
+            (if (i32.gt_s (local.get $rEnd) (local.get $rows)) (then (local.set $rEnd (local.get $rows))))
+            (local.set $c (i32.const 0))
+            (block $cDone
+              (loop $cNext
+                (br_if $cDone (i32.ge_s (local.get $c) (local.get $cols)))
+                (local.set $r (local.get $r0))
+                (block $rDone
+                  (loop $rNext
+                    (br_if $rDone (i32.ge_s (local.get $r) (local.get $rEnd)))
+                    ;; p: src[r, c]; q: dst[c, r]
+                    (local.set $p (i32.add (local.get $src) (i32.add (i32.mul (local.get $r) (local.get $srcRow)) (i32.shl (local.get $c) (i32.const 2)))))
+                    (local.set $q (i32.add (local.get $dst) (i32.add (i32.mul (local.get $c) (local.get $dstRow)) (i32.shl (local.get $r) (i32.const 2)))))
+                    (local.set $v0 (v128.load (local.get $p)))
+                    (local.set $v1 (v128.load (i32.add (local.get $p) (local.get $srcRow))))
+                    (local.set $v2 (v128.load (i32.add (local.get $p) (i32.shl (local.get $srcRow) (i32.const 1)))))
+                    (local.set $v3 (v128.load (i32.add (local.get $p) (i32.mul (local.get $srcRow) (i32.const 3)))))
+                    ;; t0 = v0.0 v1.0 v0.1 v1.1, t1 = v0.2 v1.2 v0.3 v1.3 (t2, t3 the same of v2, v3)
+                    (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $v0) (local.get $v1)))
+                    (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $v0) (local.get $v1)))
+                    (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $v2) (local.get $v3)))
+                    (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $v2) (local.get $v3)))
+                    (v128.store (local.get $q) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
+                    (v128.store (i32.add (local.get $q) (local.get $dstRow))
+                      (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
+                    (v128.store (i32.add (local.get $q) (i32.shl (local.get $dstRow) (i32.const 1)))
+                      (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
+                    (v128.store (i32.add (local.get $q) (i32.mul (local.get $dstRow) (i32.const 3)))
+                      (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
+                    (local.set $r (i32.add (local.get $r) (i32.const 4)))
+                    (br $rNext)))
+                (local.set $c (i32.add (local.get $c) (i32.const 4)))
+                (br $cNext)))
+            (local.set $r0 (i32.add (local.get $r0) (i32.const 32)))
+            (br $bandNext)))
+        (local.set $src (i32.add (local.get $src) (local.get $matrix)))
+        (local.set $dst (i32.add (local.get $dst) (local.get $matrix)))
+        (local.set $b (i32.add (local.get $b) (i32.const 1)))
+        (br $bNext))))
+
   ;; MaxPoolGrad for 2x2 windows at stride 2 without padding (NHWC, C % 4 == 0), as max_pool_grad
   ;; computes it (the first maximum in window order gets dy; windows of -inf/NaN none) with the four
   ;; positions of a window unrolled. Positions outside every window (odd sizes) must be zeroed by

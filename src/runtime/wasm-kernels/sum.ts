@@ -36,3 +36,20 @@ export const sumOverride: KernelOverride = {
     return out;
   },
 };
+
+/**
+ * Sum's gradient, dy broadcast back over the summed axes by multiplying with onesLike(x), which the
+ * backend fills. The stock gradient fills ones(x.shape) in JavaScript first: for an L2 penalty on a
+ * 512x1024 kernel, 3.2 ms of every training step against 0.3 ms here. (broadcastTo, one Tile
+ * kernel, took 36 ms on wasm.)
+ */
+export const sumGradConfig: tf.GradConfig = {
+  kernelName: tf.Sum,
+  inputsToSave: ['x'],
+  gradFunc: (dy, saved, attrs) => {
+    const [x] = saved as [tf.Tensor];
+    const axes = tf.util.parseAxisParam((attrs as unknown as tf.SumAttrs).axis, x.shape);
+    const kept = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
+    return { x: () => tf.mul(tf.reshape(dy as tf.Tensor, kept), tf.onesLike(x)) };
+  },
+};
