@@ -5,7 +5,7 @@ import { fileError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import { stratifiedSplit } from './datasets.js';
 import { fileAccessReason, nonRegularFileReason } from '../util/file-kinds.js';
-import { isImageFile, type DecodedImage } from './images.js';
+import { isImageFile, type DecodedImage, type DecodeResult } from './images.js';
 import { imagesToTensor, loadImageFor } from './preprocess.js';
 import type { PreprocessingConfig } from './preprocess.js';
 import type { Batch, BatchSource } from './batch-source.js';
@@ -256,13 +256,39 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
 }
 
 /** Decode `samples` for a model input; unreadable files go to `skipped` and drop out. */
+/**
+ * Decoded pictures kept for a few passes over the same files (a frozen-base run decodes each
+ * photo for its features, then again for its flipped view and its mirrored test view), up to a
+ * byte budget; beyond it, files are decoded again. Callers must not change the images.
+ */
+export class DecodedImageMemo {
+  private readonly results = new Map<string, Promise<DecodeResult>>();
+  private bytes = 0;
+
+  constructor(private readonly budgetBytes = 256 << 20) {}
+
+  load(file: string, inputShape: readonly [number, number, number]): Promise<DecodeResult> {
+    const key = `${inputShape.join('x')} ${file}`;
+    const kept = this.results.get(key);
+    if (kept) return kept;
+    const result = loadImageFor(file, inputShape);
+    const size = inputShape.reduce((a, b) => a * b, 1);
+    if (this.bytes + size <= this.budgetBytes) {
+      this.results.set(key, result);
+      this.bytes += size;
+    }
+    return result;
+  }
+}
+
 export async function decodeSamples(
   samples: readonly ImageSample[],
   inputShape: readonly [number, number, number],
   skipped: Map<string, string>,
+  memo?: DecodedImageMemo,
 ): Promise<{ sample: ImageSample; image: DecodedImage }[]> {
   const decoded = await mapLimit(samples, DECODE_CONCURRENCY, async (sample) => {
-    const result = await loadImageFor(sample.file, inputShape);
+    const result = await (memo ? memo.load(sample.file, inputShape) : loadImageFor(sample.file, inputShape));
     if (!result.ok) skipped.set(sample.file, result.reason);
     return result.ok ? { sample, image: result.image } : undefined;
   });

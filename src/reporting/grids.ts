@@ -160,7 +160,7 @@ async function composeCells(title: string, cells: Cell[], layout: CellLayout): P
   composites.push({ input: Buffer.from(overlay), left: 0, top: 0 });
   return sharp({ create: { width, height, channels: 3, background: '#ffffff' } })
     .composite(composites)
-    .png({ compressionLevel: 9 })
+    .png()
     .toBuffer();
 }
 

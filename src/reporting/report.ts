@@ -275,6 +275,9 @@ export async function writeReport(runDir: string, options: ReportOptions = {}): 
   const load = rememberingLoader(options.loadSample ?? defaultSampleLoader);
   const files = options.scored ? withScoredFolder(runFiles, options.scored) : runFiles;
   const facts = section('facts', 'Run facts', table([], runFacts(files.config, files.metrics), { className: 'facts', rowHeaders: true }));
+  // The charts and grids are drawn and encoded by sharp's threads while Grad-CAM computes here.
+  const drawn = Promise.all([curvesPart(files), lrFindPart(files), evaluationPart(files), augmentationPart(files, load)]);
+  drawn.catch(() => undefined); // awaited below; a failure here must not surface as unhandled first
   const gradCam = files.predictions?.length ? await openGradCam(dir, files.config) : undefined;
   let predictions: Part;
   try {
@@ -282,7 +285,8 @@ export async function writeReport(runDir: string, options: ReportOptions = {}): 
   } finally {
     gradCam?.dispose();
   }
-  const parts = [await curvesPart(files), await lrFindPart(files), await evaluationPart(files), predictions, await augmentationPart(files, load)];
+  const [curves, lrFind, evaluation, augmentation] = await drawn;
+  const parts = [curves, lrFind, evaluation, predictions, augmentation];
   const notes = parts.flatMap((p) => p.notes);
   const sections = [facts, ...parts.flatMap((p) => p.sections)];
   if (notes.length) sections.push(section('notes', 'Notes', `<ul>${notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>`));

@@ -34,7 +34,7 @@ export async function renderVegaLite(spec: TopLevelSpec, scale = 2): Promise<Ren
   try {
     const svg = await view.toSVG();
     const image = sharp(Buffer.from(svg), { density: 72 * scale });
-    const png = await image.png({ compressionLevel: 9 }).toBuffer();
+    const png = await image.png().toBuffer();
     const { width, height } = svgSize(svg);
     return { svg, png, width, height };
   } finally {

@@ -6,7 +6,7 @@ import { removeStaleTemps, writeFileAtomic, writeJsonAtomic } from '../util/atom
 import { sha256, sha256File } from '../util/hash.js';
 import { tlHome, writableCacheDir } from '../util/paths.js';
 import { Rng } from '../util/rng.js';
-import { decodeSamples, mapLimit, DECODE_CONCURRENCY, type ImageSample } from '../data/image-folder.js';
+import { decodeSamples, mapLimit, DECODE_CONCURRENCY, type DecodedImageMemo, type ImageSample } from '../data/image-folder.js';
 import { imagesToArray } from '../data/preprocess.js';
 import { createProgress } from '../runtime/progress.js';
 import type { EngineName, InferenceEngine } from '../runtime/engine.js';
@@ -131,6 +131,8 @@ export interface ExtractOptions {
   /** file -> reason, for files that cannot be decoded; filled in here. */
   skipped: Map<string, string>;
   label?: string;
+  /** Decoded pictures shared by the passes over the same files (base features, then their views). */
+  decoded?: DecodedImageMemo;
 }
 
 /**
@@ -201,8 +203,12 @@ export async function computeViews(
       }),
       opts.inputShape,
       opts.skipped,
+      opts.decoded,
     );
   let computed = 0;
+  // Durable writes (an fsync each) finish in the background while the base runs on the next batch.
+  const writes: Promise<void>[] = [];
+  let writeFailure: unknown;
   let pending = chunks.length ? decode(chunks[0]!) : undefined;
   for (let c = 0; c < chunks.length; c++) {
     const decoded = await pending!;
@@ -214,10 +220,14 @@ export async function computeViews(
     const batch = imagesToArray(images, opts.preprocessing);
     const values = await base.run(batch.data, decoded.length);
     const per = cache.featureSize;
-    await Promise.all(views.map((v, i) => cache.write(v.key, values.slice(i * per, (i + 1) * per))));
+    for (const [i, v] of views.entries()) {
+      writes.push(cache.write(v.key, values.slice(i * per, (i + 1) * per)).catch((err: unknown) => void (writeFailure ??= err)));
+    }
     for (const d of decoded) viewOf.delete(d.sample);
     computed += decoded.length;
   }
+  await Promise.all(writes);
+  if (writeFailure) throw writeFailure;
   progress.done(summary(computed));
   return computed;
 }

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { type RunConfig, type RunMetrics } from '../artifacts/run.js';
 import { getBackbone, loadBackbone, parseWeightsSource, type LoadedBackbone, type WeightsSource } from '../backbones/index.js';
 import { DECODER_ID } from '../data/images.js';
-import { openImageFolder, requireEveryClass, type ImageFolderData, type ImageSample } from '../data/image-folder.js';
+import { DecodedImageMemo, openImageFolder, requireEveryClass, type ImageFolderData, type ImageSample } from '../data/image-folder.js';
 import { joinBaseAndHead, buildHead, foldStandardization, HEAD_UNITS } from '../models/head.js';
 import { engineForModel } from '../models/engine.js';
 import { multiScaleFeatures, parseScales, scalesType } from '../models/multi-scale.js';
@@ -173,7 +173,7 @@ export async function cacheFeatures(
     featureShape,
   );
   try {
-    const extractOptions = { inputShape, preprocessing: backbone.spec.preprocessing, skipped };
+    const extractOptions = { inputShape, preprocessing: backbone.spec.preprocessing, skipped, decoded: new DecodedImageMemo() };
     const extraction = await extractFeatures(allSamples(data), engine, cache, { ...extractOptions, label: 'base features' });
     const augmented = augmentedViews(data.train, extraction.hashes, views);
     if (augmented.length) await computeViews(augmented, engine, cache, { ...extractOptions, label: 'augmented features' });
