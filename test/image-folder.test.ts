@@ -4,7 +4,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { crc32, deflateSync } from 'node:zlib';
 import sharp from 'sharp';
-import { openImageFolder, scanClassFolders, ImageBatchSource, requireEveryClass } from '../src/data/image-folder.js';
+import { DecodedImageMemo, openImageFolder, scanClassFolders, ImageBatchSource, requireEveryClass } from '../src/data/image-folder.js';
 import { decodeImage, tryDecodeImage } from '../src/data/images.js';
 import { borderMean, imagesToTensor, preprocessInto } from '../src/data/preprocess.js';
 import { initBackend } from '../src/runtime/backend.js';
@@ -190,4 +190,19 @@ test('bad folders fail with one line that names the folder and the fix', async (
   await fs.copyFile(flowerFiles('train', 1)[0]!.file, path.join(loose, 'a.jpg'));
   await assert.rejects(scanClassFolders(loose), (e) => oneLineError(e, /holds 1 images but no class sub-folders/));
   assert.equal((await tryDecodeImage(path.join(root, 'nope.jpg'), { size: [8, 8], channels: 3 })).ok, false);
+});
+
+test('decoded photos are kept for later passes up to the memo budget, and decode the same as without it', async () => {
+  const files = flowerFiles('train', 3).slice(0, 3).map((f) => f.file);
+  const shape = [32, 32, 3] as const;
+  const memo = new DecodedImageMemo(2 * 32 * 32 * 3); // room for two pictures
+  const first = files.map((f) => memo.load(f, shape));
+  assert.equal(memo.load(files[0]!, shape), first[0], 'a kept photo is not decoded again');
+  assert.equal(memo.load(files[1]!, shape), first[1]);
+  assert.notEqual(memo.load(files[2]!, shape), first[2], 'over budget: decoded again, not kept');
+  assert.notEqual(memo.load(files[0]!, [48, 48, 3]), first[0], 'another input shape is another picture');
+  const kept = await first[0]!;
+  const plain = await decodeImage(files[0]!, { size: [32, 32], channels: 3 });
+  assert.ok(kept.ok);
+  assert.deepEqual(kept.image.data, plain.data);
 });

@@ -170,7 +170,7 @@ function movesPixelsOnly(d: Draw): boolean {
 
 /**
  * The image's bytes, mirrored if `flip`: what warp + adjustColour give for such a draw, bit for bit,
- * at a twentieth of the cost (flip-only views are tl train's default augmentation and its TTA).
+ * at a hundredth of the cost (flip-only views are tl train's default augmentation and its TTA).
  */
 function copyPixels(img: DecodedImage, flip: boolean): Uint8Array {
   if (!flip) return img.data.slice();

@@ -255,7 +255,6 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
   return results;
 }
 
-/** Decode `samples` for a model input; unreadable files go to `skipped` and drop out. */
 /**
  * Decoded pictures kept for a few passes over the same files (a frozen-base run decodes each
  * photo for its features, then again for its flipped view and its mirrored test view), up to a
@@ -281,6 +280,7 @@ export class DecodedImageMemo {
   }
 }
 
+/** Decode `samples` for a model input; unreadable files go to `skipped` and drop out. */
 export async function decodeSamples(
   samples: readonly ImageSample[],
   inputShape: readonly [number, number, number],

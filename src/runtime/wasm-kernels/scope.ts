@@ -117,9 +117,27 @@ export function scoped(backend: BackendWasm, body: (scope: KernelScope) => Tenso
   });
 }
 
+/**
+ * The same box with every trailing axis the box spans whole merged into the axis before it, so
+ * the copied runs are as long as memory allows: a ZeroPadding2D gradient, [B,H+1,W+1,C] -> [B,H,W,C],
+ * copies B*H runs of W*C values instead of B*H*W runs of C.
+ */
+function mergeWholeAxes(shape: number[], begin: number[], size: number[]): [number[], number[], number[]] {
+  const [sh, be, si] = [[...shape], [...begin], [...size]];
+  while (sh.length > 1 && be[sh.length - 1] === 0 && si[sh.length - 1] === sh[sh.length - 1]) {
+    const inner = sh.pop()!;
+    be.pop();
+    si.pop();
+    const last = sh.length - 1;
+    [sh[last], be[last], si[last]] = [sh[last]! * inner, be[last]! * inner, si[last]! * inner];
+  }
+  return [sh, be, si];
+}
+
 /** Copies the box `begin`..`begin+size` of a row-major array of shape `shape` into `dst`. */
-function copyBox(src: Float32Array, shape: number[], begin: number[], dst: Float32Array, size: number[]): void {
+function copyBox(src: Float32Array, fullShape: number[], fullBegin: number[], dst: Float32Array, fullSize: number[]): void {
   if (dst.length === 0) return;
+  const [shape, begin, size] = mergeWholeAxes(fullShape, fullBegin, fullSize);
   const rank = shape.length;
   const strides = new Array<number>(rank).fill(1);
   for (let d = rank - 2; d >= 0; d--) strides[d] = strides[d + 1]! * shape[d + 1]!;

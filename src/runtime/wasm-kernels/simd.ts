@@ -29,6 +29,8 @@ export interface SimdKernels {
   ): void;
   /** dst[b, c, r] = src[b, r, c] for `batch` [rows, cols] matrices, rows % 4 == 0, cols % 4 == 0; see simd.wat. */
   transpose_2d(src: number, dst: number, batch: number, rows: number, cols: number): void;
+  /** c[M, N] (+)= a^T b for row-major a [rows, M], b [rows, N], M % 4 == 0, N % 4 == 0 (c zeroed first if `zero`); see simd.wat. */
+  gemm_tn(a: number, b: number, c: number, rows: number, m: number, n: number, zero: number): void;
   /** MaxPoolGrad of 2x2 windows at stride 2, no padding, C % 4 == 0; see simd.wat. */
   max_pool_grad_2x2(x: number, dy: number, dx: number, batch: number, inH: number, inW: number, channels: number, outH: number, outW: number, zero: number): void;
   /** Scatter-adds a patch matrix back into the image it was cut from (x zeroed first); see simd.wat. */
@@ -112,6 +114,12 @@ export function simdFor(backend: BackendWasm): SimdKernels | undefined {
   if (!enabled) return undefined;
   if (!instances.has(backend.wasm)) instances.set(backend.wasm, instantiate(backend));
   return instances.get(backend.wasm) ?? undefined;
+}
+
+/** The threads XNNPACK splits a product over in this backend (1 in the single-threaded build). */
+export function xnnpackThreads(backend: BackendWasm): number {
+  const tfjs = (backend.wasm as unknown as { tfjs?: { getThreadsCount?: () => number } }).tfjs;
+  return tfjs?.getThreadsCount?.() ?? 1;
 }
 
 /** Heap byte offset of a tensor's data. */
