@@ -85,17 +85,18 @@ export function filterGradGemm(s: KernelScope, simd: SimdKernels, x: TensorInfo,
 
 /**
  * Whether a 1x1 convolution's dW, x^T . dy with x as [B*H*W, Ci], is faster in simd.wat's gemm_tn
- * than as an XNNPACK product. Both multiply at ~14 GMAC/s a thread, but XNNPACK first packs dy,
- * [B*H*W, Co], on one thread (~1 ns a float), then splits the product over its T threads; gemm_tn
- * needs no packing but runs on one. Measured per MobileNet 0.25 layer: always faster on 1 thread
- * (1.8 vs 4.0 ms at Ci 8), and on 2 for Ci <= 16 (6.4 vs 8.8 ms), slower from Ci 32 (7.2 vs 5.5 ms).
- * So gemm_tn when Ci * (1 - 1/T) / 14 GMAC/s < 1 ns.
+ * than as an XNNPACK product. XNNPACK multiplies at ~14 GMAC/s a thread, but first packs dy,
+ * [B*H*W, Co], on one thread: 5-18 ns a float inside a MobileNet 1.0 training step (a lone
+ * product in a micro-benchmark packs at ~1 ns and misleads). gemm_tn packs nothing and multiplies
+ * at ~13 GMAC/s on one thread. Per layer of that step on 2 threads: 29 vs 138-161 ms at 75x75,
+ * 32 -> 64; 65 vs 117-130 ms at 37x37, 128 -> 128; level at 256 channels; 55 vs 30-37 ms at 9x9,
+ * 512 -> 512. So gemm_tn when Ci / 13 GMAC/s < Ci / (14 GMAC/s * T) + 8 ns, per element of dW's rows.
  */
 export function pointwiseFilterGradFits(g: ConvGeometry, filterShape: number[], threads: number): boolean {
   const [kh, kw, ci, co] = filterShape as [number, number, number, number];
   const { rows: r, cols: c } = g;
   const oneToOne = kh === 1 && kw === 1 && r.stride === 1 && c.stride === 1 && r.padBefore === 0 && c.padBefore === 0 && r.inSize === r.outSize && c.inSize === c.outSize;
-  return oneToOne && ci % 4 === 0 && co % 4 === 0 && ci * (threads - 1) < 14 * threads;
+  return oneToOne && ci % 4 === 0 && co % 4 === 0 && ci * (14 * threads - 13) < 8 * 13 * 14 * threads;
 }
 
 /** dW of a 1x1 convolution at stride 1 without padding: x^T . dy over every pixel, by gemm_tn. */
