@@ -84,25 +84,55 @@ export function filterGradGemm(s: KernelScope, simd: SimdKernels, x: TensorInfo,
 }
 
 /**
- * Whether a 1x1 convolution's dW, x^T . dy with x as [B*H*W, Ci], is faster in simd.wat's gemm_tn
- * than as an XNNPACK product. XNNPACK multiplies at ~14 GMAC/s a thread, but first packs dy,
- * [B*H*W, Co], on one thread: 5-18 ns a float inside a MobileNet 1.0 training step (a lone
- * product in a micro-benchmark packs at ~1 ns and misleads). gemm_tn packs nothing and multiplies
- * at ~13 GMAC/s on one thread. Per layer of that step on 2 threads: 29 vs 138-161 ms at 75x75,
- * 32 -> 64; 65 vs 117-130 ms at 37x37, 128 -> 128; level at 256 channels; 55 vs 30-37 ms at 9x9,
- * 512 -> 512. So gemm_tn when Ci / 13 GMAC/s < Ci / (14 GMAC/s * T) + 8 ns, per element of dW's rows.
+ * Whether a convolution's dW = P^T . dy (P the patch matrix [B*OH*OW, K], K = KH*KW*Ci) is faster
+ * in simd.wat's gemm_tn than as an XNNPACK product, in ns per element of dy ([B*OH*OW, Co]):
+ * - XNNPACK multiplies at ~14 GMAC/s a thread (K / (14 T)), after packing dy on one thread: 5-18 ns
+ *   a float inside a training step, so 8 here (a lone product in a micro-benchmark packs at ~1 ns
+ *   and misleads); its transposed patch matrix (im2col_t, a scatter) costs ~1 ns more a patch value
+ *   than gemm_tn's row-major one (K / Co per element of dy), and a 1x1 filter at stride 1 needs none.
+ * - gemm_tn packs nothing and multiplies at ~13 GMAC/s on one thread (K / 13).
+ * Products under 16M multiply-adds go to gemm_tn as well: XNNPACK's threads cost more than they
+ * save there (the seed CNN's last conv: 1.9 ms on 2 threads, 0.8 on 1).
+ * Measured in training steps on 2 threads: MobileNet 1.0 at 75x75, 32 -> 64: 29 vs 138-161 ms;
+ * 37x37, 128 -> 128: 65 vs 117-130 ms; level at 256 channels; 9x9, 512 -> 512: 55 vs 30-37 ms (XNNPACK
+ * kept); the seed CNN's 13x13, 32 -> 64 3x3 conv: 4.5-4.9 vs 6.3 ms.
  */
-export function pointwiseFilterGradFits(g: ConvGeometry, filterShape: number[], threads: number): boolean {
+export function filterGradTnFits(g: ConvGeometry, filterShape: number[], threads: number): boolean {
   const [kh, kw, ci, co] = filterShape as [number, number, number, number];
-  const { rows: r, cols: c } = g;
-  const oneToOne = kh === 1 && kw === 1 && r.stride === 1 && c.stride === 1 && r.padBefore === 0 && c.padBefore === 0 && r.inSize === r.outSize && c.inSize === c.outSize;
-  return oneToOne && ci % 4 === 0 && co % 4 === 0 && ci * (14 * threads - 13) < 8 * 13 * 14 * threads;
+  const k = kh * kw * ci;
+  const macs = g.batch * g.rows.outSize * g.cols.outSize * k * co;
+  const ours = k / 13;
+  const theirs = k / (14 * threads) + 8 + (isPointwise(g, filterShape) ? 0 : k / co);
+  return ci % 4 === 0 && co % 4 === 0 && (ours < theirs || macs < 16e6);
 }
 
-/** dW of a 1x1 convolution at stride 1 without padding: x^T . dy over every pixel, by gemm_tn. */
-export function pointwiseFilterGrad(s: KernelScope, simd: SimdKernels, x: TensorInfo, dy: TensorInfo, filterShape: number[]): TensorInfo {
-  const [, , ci, co] = filterShape as [number, number, number, number];
+/** Whether x is its own patch matrix: a 1x1 filter at stride 1 without padding. */
+function isPointwise(g: ConvGeometry, filterShape: number[]): boolean {
+  const { rows: r, cols: c } = g;
+  return filterShape[0] === 1 && filterShape[1] === 1 && r.stride === 1 && c.stride === 1 && r.padBefore === 0 && c.padBefore === 0 && r.inSize === r.outSize && c.inSize === c.outSize;
+}
+
+/** dW = P^T . dy by gemm_tn, the patch matrix made (by im2col) a few images at a time unless x is one. */
+export function filterGradTn(s: KernelScope, simd: SimdKernels, x: TensorInfo, dy: TensorInfo, g: ConvGeometry, filterShape: number[]): TensorInfo {
+  const [kh, kw, ci, co] = filterShape as [number, number, number, number];
+  const { rows: r, cols: c } = g;
+  const k = kh * kw * ci;
+  const pixels = r.outSize * c.outSize;
   const dw = s.alloc(filterShape);
-  simd.gemm_tn(heapPtr(s.backend, x), heapPtr(s.backend, dy), heapPtr(s.backend, dw), x.shape.slice(0, 3).reduce((a, b) => a * b, 1), ci, co, 1);
+  if (isPointwise(g, filterShape)) {
+    simd.gemm_tn(heapPtr(s.backend, x), heapPtr(s.backend, dy), heapPtr(s.backend, dw), g.batch * pixels, ci, co, 1);
+    return dw;
+  }
+  chunks(g.batch, pixels * k).forEach((chunk, i) => {
+    s.within(() => {
+      const patches = s.alloc([chunk.count * pixels, k]);
+      simd.im2col(
+        heapPtr(s.backend, x), heapPtr(s.backend, patches), ci, r.inSize, c.inSize, r.outSize, c.outSize,
+        kh, kw, r.stride, c.stride, r.dilation, c.dilation, r.padBefore, c.padBefore, chunk.first, chunk.first + chunk.count,
+      );
+      const dyRows = heapPtr(s.backend, dy) + chunk.first * pixels * co * 4;
+      simd.gemm_tn(heapPtr(s.backend, patches), dyRows, heapPtr(s.backend, dw), chunk.count * pixels, k, co, i === 0 ? 1 : 0);
+    });
+  });
   return dw;
 }

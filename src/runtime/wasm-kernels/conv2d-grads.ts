@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { filterGradAxis } from './geometry.js';
 import { type ConvGeometry, type InputGradPlan, convGeometry, inputGradPlan, inputGradient, nhwcConv2DInfo, phaseFilter } from './input-gradient.js';
-import { filterGradGemm, inputGradGemm, pointwiseFilterGrad, pointwiseFilterGradFits } from './conv2d-gemm.js';
+import { filterGradGemm, filterGradTn, filterGradTnFits, inputGradGemm } from './conv2d-gemm.js';
 import { depthwiseFilterGrad } from './depthwise-grads.js';
 import { isOneChannel3x3, oneChannelFilterGrad } from './conv2d-c1.js';
 import { type KernelArgs, type KernelScope, scoped } from './scope.js';
@@ -74,7 +74,7 @@ function conv2dBackpropFilter({ inputs, backend, attrs }: KernelArgs): TensorInf
     // Other one-channel filters: the depthwise dW loop (multiplier Co) beats the product, whose
     // cost of packing dy does not shrink with the few-row patch matrix.
     if (ci === 1) return depthwiseFilterGrad(s, x, dy, g, filterShape);
-    if (simd && pointwiseFilterGradFits(g, filterShape, xnnpackThreads(s.backend))) return pointwiseFilterGrad(s, simd, x, dy, filterShape);
+    if (simd && filterGradTnFits(g, filterShape, xnnpackThreads(s.backend))) return filterGradTn(s, simd, x, dy, g, filterShape);
     if (simd) return filterGradGemm(s, simd, x, dy, g, filterShape);
     const rows = filterGradAxis(g.rows);
     const cols = filterGradAxis(g.cols);

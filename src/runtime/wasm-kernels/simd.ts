@@ -29,6 +29,12 @@ export interface SimdKernels {
   ): void;
   /** dst[b, c, r] = src[b, r, c] for `batch` [rows, cols] matrices, rows % 4 == 0, cols % 4 == 0; see simd.wat. */
   transpose_2d(src: number, dst: number, batch: number, rows: number, cols: number): void;
+  /** Patch matrix [(bTo-bFrom)*OH*OW, KH*KW*C] of NHWC x (C % 4 == 0), rows in dy's order, for gemm_tn; see simd.wat. */
+  im2col(
+    x: number, out: number, channels: number, inH: number, inW: number, outH: number, outW: number,
+    kernelH: number, kernelW: number, strideH: number, strideW: number, dilationH: number, dilationW: number,
+    padTop: number, padLeft: number, bFrom: number, bTo: number,
+  ): void;
   /** c[M, N] (+)= a^T b for row-major a [rows, M], b [rows, N], M % 4 == 0, N % 4 == 0 (c zeroed first if `zero`); see simd.wat. */
   gemm_tn(a: number, b: number, c: number, rows: number, m: number, n: number, zero: number): void;
   /** MaxPoolGrad of 2x2 windows at stride 2, no padding, C % 4 == 0; see simd.wat. */

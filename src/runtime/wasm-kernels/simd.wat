@@ -947,6 +947,66 @@
         (local.set $b (i32.add (local.get $b) (i32.const 1)))
         (br $bNext))))
 
+  ;; Patch matrix of a convolution (NHWC x, C % 4 == 0) for images bFrom..bTo: row
+  ;; ((b - bFrom)*outH + oh)*outW + ow holds, tap by tap (kh, kw), the C values of
+  ;; x[b, oh*sH - pt + kh*dH, ow*sW - pl + kw*dW, :], zeros outside x: rows in dy's order and
+  ;; columns in the filter's (kh, kw, c) order, for gemm_tn. Each tap is a run of C values.
+  (func (export "im2col")
+    (param $x i32) (param $out i32) (param $C i32) (param $inH i32) (param $inW i32)
+    (param $outH i32) (param $outW i32) (param $KH i32) (param $KW i32) (param $sH i32) (param $sW i32)
+    (param $dH i32) (param $dW i32) (param $pt i32) (param $pl i32) (param $bFrom i32) (param $bTo i32)
+    (local $b i32) (local $oh i32) (local $ow i32) (local $kh i32) (local $kw i32) (local $ih i32) (local $iw i32)
+    (local $cBytes i32) (local $src i32) (local $e i32)
+    (local.set $cBytes (i32.shl (local.get $C) (i32.const 2)))
+    (local.set $b (local.get $bFrom))
+    (block $bDone
+      (loop $bNext
+        (br_if $bDone (i32.ge_s (local.get $b) (local.get $bTo)))
+        (local.set $oh (i32.const 0))
+        (block $ohDone
+          (loop $ohNext
+            (br_if $ohDone (i32.ge_s (local.get $oh) (local.get $outH)))
+            (local.set $ow (i32.const 0))
+            (block $owDone
+              (loop $owNext
+                (br_if $owDone (i32.ge_s (local.get $ow) (local.get $outW)))
+                (local.set $kh (i32.const 0))
+                (block $khDone
+                  (loop $khNext
+                    (br_if $khDone (i32.ge_s (local.get $kh) (local.get $KH)))
+                    (local.set $ih (i32.add (i32.sub (i32.mul (local.get $oh) (local.get $sH)) (local.get $pt)) (i32.mul (local.get $kh) (local.get $dH))))
+                    (local.set $kw (i32.const 0))
+                    (block $kwDone
+                      (loop $kwNext
+                        (br_if $kwDone (i32.ge_s (local.get $kw) (local.get $KW)))
+                        (local.set $iw (i32.add (i32.sub (i32.mul (local.get $ow) (local.get $sW)) (local.get $pl)) (i32.mul (local.get $kw) (local.get $dW))))
+                        (if (i32.and (i32.lt_u (local.get $ih) (local.get $inH)) (i32.lt_u (local.get $iw) (local.get $inW)))
+                          (then
+                            (local.set $src (i32.add (local.get $x)
+                              (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $inH)) (local.get $ih)) (local.get $inW)) (local.get $iw)) (local.get $cBytes))))
+                            (local.set $e (i32.const 0))
+                            (loop $copy
+                              (v128.store (i32.add (local.get $out) (local.get $e)) (v128.load (i32.add (local.get $src) (local.get $e))))
+                              (local.set $e (i32.add (local.get $e) (i32.const 16)))
+                              (br_if $copy (i32.lt_u (local.get $e) (local.get $cBytes)))))
+                          (else
+                            (local.set $e (i32.const 0))
+                            (loop $clear
+                              (v128.store (i32.add (local.get $out) (local.get $e)) (v128.const i32x4 0 0 0 0))
+                              (local.set $e (i32.add (local.get $e) (i32.const 16)))
+                              (br_if $clear (i32.lt_u (local.get $e) (local.get $cBytes))))))
+                        (local.set $out (i32.add (local.get $out) (local.get $cBytes)))
+                        (local.set $kw (i32.add (local.get $kw) (i32.const 1)))
+                        (br $kwNext)))
+                    (local.set $kh (i32.add (local.get $kh) (i32.const 1)))
+                    (br $khNext)))
+                (local.set $ow (i32.add (local.get $ow) (i32.const 1)))
+                (br $owNext)))
+            (local.set $oh (i32.add (local.get $oh) (i32.const 1)))
+            (br $ohNext)))
+        (local.set $b (i32.add (local.get $b) (i32.const 1)))
+        (br $bNext))))
+
   ;; c[m, n] (+)= sum over rows r of a[r, m] * b[r, n]: A^T B for row-major a [rows, M] and b [rows, N],
   ;; M % 4 == 0 and N % 4 == 0; c is zeroed first when $zero. A 1x1 convolution's filter gradient
   ;; (a = x, b = dy, rows = B*H*W) has a short, wide reduction that XNNPACK's product spends most of
