@@ -167,13 +167,18 @@ test('Conv2D gradients on wasm match the cpu kernels on a seeded grid (strides, 
   assert.deepEqual(failures, []);
 });
 
-test('1x1 Conv2D filter gradients (own A^T B loop) match cpu: channel counts, row counts across its 256-row slices, 4-column tails', async () => {
+test('Conv2D filter gradients by the own A^T B loop match cpu: 1x1 at strides 1 and 2, padded 3x3, channel counts, rows across its 256-row slices, 4-column tails', async () => {
   const rng = new Rng(14);
   const failures: string[] = [];
   for (const [batch, h, ci, co] of [[2, 9, 4, 4], [3, 17, 8, 12], [1, 5, 16, 8], [2, 23, 16, 20], [1, 7, 32, 16], [2, 3, 12, 4], [1, 3, 256, 8]]) {
-    for (const pad of ['valid', 'same'] as const) {
-      failures.push(...(await checkConvCase({ batch: batch!, h: h!, w: h! + 1, ci: ci!, co: co!, k: [1, 1], stride: 1, dilation: 1, pad, rounding: undefined }, false, rng)));
+    // Stride 1: x is its own patch matrix; stride 2: im2col picks every other pixel.
+    for (const stride of [1, 2]) {
+      failures.push(...(await checkConvCase({ batch: batch!, h: h!, w: h! + 1, ci: ci!, co: co!, k: [1, 1], stride, dilation: 1, pad: 'valid', rounding: undefined }, false, rng)));
     }
+  }
+  // Padded 3x3 filters through im2col, with 8-column tiles and a 4-column tail.
+  for (const [co, pad] of [[8, 'same'], [12, 1], [16, [[0, 0], [2, 0], [0, 1], [0, 0]]]] as const) {
+    failures.push(...(await checkConvCase({ batch: 2, h: 11, w: 9, ci: 8, co, k: [3, 3], stride: 1, dilation: 1, pad: pad as Pad, rounding: undefined }, false, rng)));
   }
   assert.deepEqual(failures, []);
 });
@@ -189,6 +194,13 @@ test('Conv2D dW whose patch matrix rows are made a few images at a time (own A^T
   // 8 images x 96x96 outputs x 3*3*16 patch values = 10.6M floats > the 8M-float chunk budget.
   const c: ConvCase = { batch: 8, h: 98, w: 98, ci: 16, co: 8, k: [3, 3], stride: 1, dilation: 1, pad: 'valid', rounding: undefined };
   const failures = await checkConvCase(c, false, new Rng(15));
+  assert.deepEqual(failures, []);
+});
+
+test('Conv2D dW by XNNPACK over a patch matrix made a few images at a time (Co not a multiple of 4) matches cpu', async () => {
+  // 5 images x 62x62 outputs x 3*3*64 patch values = 11M floats > the 8M-float chunk budget; Co 6 keeps XNNPACK.
+  const c: ConvCase = { batch: 5, h: 64, w: 64, ci: 64, co: 6, k: [3, 3], stride: 1, dilation: 1, pad: 'valid', rounding: undefined };
+  const failures = await checkConvCase(c, false, new Rng(16));
   assert.deepEqual(failures, []);
 });
 
@@ -312,7 +324,8 @@ test('matrix products on wasm match cpu in every transpose combination, with b n
   const rng = new Rng(11);
   const backend = tf.engine().findBackend('wasm') as unknown as { numDataIds(): number };
   const dataBefore = backend.numDataIds();
-  // [32,512] x [512,1024] takes the swapped product (b new and 32x wider than a has rows); the rest the plain one.
+  // [32,512] x [512,1024] and [8,12] x [12,40] take the swapped product while b is new (much wider than a has
+  // rows, every side a multiple of 4; with transposeB always); the others, and a b used before, the plain one.
   for (const [m, k, n] of [[32, 512, 1024], [32, 576, 64], [8, 12, 40], [3, 5, 30], [2, 6, 4]] as const) {
     for (const [transposeA, transposeB] of [[false, false], [false, true], [true, false], [true, true]] as const) {
       const a = randomData(rng, transposeA ? [k, m] : [m, k]);

@@ -107,8 +107,9 @@ export class FeatureCache {
     return features;
   }
 
+  /** Stores `features` under `hash`; the cache may keep the array itself, so callers must not change it. */
   write(hash: string, features: Float32Array): Promise<void> {
-    this.keep(hash, features.slice());
+    this.keep(hash, features);
     return writeFileAtomic(this.file(hash), new Uint8Array(features.buffer, features.byteOffset, features.byteLength));
   }
 }
@@ -206,9 +207,9 @@ export async function computeViews(
       opts.decoded,
     );
   let computed = 0;
-  // Durable writes (an fsync each) finish in the background while the base runs on the next batch.
-  const writes: Promise<void>[] = [];
-  let writeFailure: unknown;
+  // A batch's durable writes (an fsync each) finish while the base runs on the next batch; at most
+  // one batch is in flight, and a failed write stops the pass at the next batch.
+  let writing: Promise<void> = Promise.resolve();
   let pending = chunks.length ? decode(chunks[0]!) : undefined;
   for (let c = 0; c < chunks.length; c++) {
     const decoded = await pending!;
@@ -220,20 +221,21 @@ export async function computeViews(
     const batch = imagesToArray(images, opts.preprocessing);
     const values = await base.run(batch.data, decoded.length);
     const per = cache.featureSize;
-    for (const [i, v] of views.entries()) {
-      writes.push(cache.write(v.key, values.slice(i * per, (i + 1) * per)).catch((err: unknown) => void (writeFailure ??= err)));
-    }
+    await writing;
+    const batchWrites = Promise.all(views.map((v, i) => cache.write(v.key, values.slice(i * per, (i + 1) * per))));
+    writing = batchWrites.then(() => undefined);
+    writing.catch(() => undefined); // awaited before the next batch's writes or after the last
     for (const d of decoded) viewOf.delete(d.sample);
     computed += decoded.length;
   }
-  await Promise.all(writes);
-  if (writeFailure) throw writeFailure;
+  await writing;
   progress.done(summary(computed));
   return computed;
 }
 
 /**
- * Batches of cached feature maps, read from disk a batch at a time (memory holds one batch).
+ * Batches of cached feature maps, read from disk a batch at a time (rows the cache already keeps in
+ * memory, up to its budget, are not read again).
  * `keys` gives each file its cached views: the first is the image itself; while training (an
  * epoch seed is given) each epoch draws one view per image at random, as online augmentation
  * would show a fresh variant each epoch.

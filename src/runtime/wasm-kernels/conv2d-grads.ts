@@ -58,7 +58,8 @@ function conv2dBackpropInput({ inputs, backend, attrs }: KernelArgs): TensorInfo
 
 /**
  * dW[kh,kw,ci,co] = sum over b,oh,ow of x[b, oh*s+kh-pt, ow*s+kw-pl, ci] * dy[b,oh,ow,co]: with wasm
- * SIMD a matrix product with the transposed patch matrix (conv2d-gemm.ts); without, one
+ * SIMD either simd.wat's gemm_tn on the row-major patch matrix (x itself for a 1x1 filter) or an
+ * XNNPACK product with the transposed one, whichever conv2d-gemm.ts's cost model prefers; without, one
  * convolution with the input channels as batch, the batch as channels and dy as the filter
  * (stride 1, dilation = forward stride), so XNNPACK contracts over B*OH*OW.
  */

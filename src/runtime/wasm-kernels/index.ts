@@ -26,7 +26,8 @@ export { batchNormRelu, hasAffineRelu, affineReluSupports } from './affine-relu.
  * Registers fast, exact kernels for the wasm backend: the convolution gradients
  * (Conv2DBackpropFilter and the depthwise pair, which wasm lacks; Conv2DBackpropInput, whose stock
  * version is ~9x slower than the forward convolution), built from XNNPACK's forward kernels and
- * the SIMD loops of simd.wat; faster MaxPoolGrad, leading-axes Sum, transposed BatchMatMul,
+ * the SIMD loops of simd.wat; faster MaxPoolGrad, leading-axes Sum, BatchMatMul (transposed operands
+ * and new wide weights), Transpose of the last two axes,
  * float32 Slice, Identity and same-dtype Cast (both share the input); Conv2D of one-channel images; one-kernel ReLU and clipByValue gradients; a gradient for FusedConv2D
  * (conv + bias + ReLU trained as one kernel) with its one-pass bias/ReLU part; a one-channel
  * conv + ReLU + 2x2 max-pool block with a one-pass gradient; BatchNorm on frozen statistics + ReLU
