@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { constants as fsConstants, promises as fs, type Stats } from 'node:fs';
 import path from 'node:path';
+import { BudgetedMap } from '../util/budgeted-map.js';
 import { fileError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import { stratifiedSplit } from './datasets.js';
@@ -261,22 +262,15 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
  * byte budget; beyond it, files are decoded again. Callers must not change the images.
  */
 export class DecodedImageMemo {
-  private readonly results = new Map<string, Promise<DecodeResult>>();
-  private bytes = 0;
+  private readonly results: BudgetedMap<string, Promise<DecodeResult>>;
 
-  constructor(private readonly budgetBytes = 256 << 20) {}
+  constructor(budgetBytes = 256 << 20) {
+    this.results = new BudgetedMap(budgetBytes);
+  }
 
   load(file: string, inputShape: readonly [number, number, number]): Promise<DecodeResult> {
     const key = `${inputShape.join('x')} ${file}`;
-    const kept = this.results.get(key);
-    if (kept) return kept;
-    const result = loadImageFor(file, inputShape);
-    const size = inputShape.reduce((a, b) => a * b, 1);
-    if (this.bytes + size <= this.budgetBytes) {
-      this.results.set(key, result);
-      this.bytes += size;
-    }
-    return result;
+    return this.results.get(key) ?? this.results.keep(key, loadImageFor(file, inputShape), inputShape.reduce((a, b) => a * b, 1));
   }
 }
 

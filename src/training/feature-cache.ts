@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { PreprocessingConfig } from '../artifacts/run.js';
 import { removeStaleTemps, writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { sha256, sha256File } from '../util/hash.js';
+import { BudgetedMap } from '../util/budgeted-map.js';
 import { tlHome, writableCacheDir } from '../util/paths.js';
 import { Rng } from '../util/rng.js';
 import { decodeSamples, mapLimit, DECODE_CONCURRENCY, type DecodedImageMemo, type ImageSample } from '../data/image-folder.js';
@@ -53,8 +54,7 @@ async function removeStaleShardTemps(dir: string): Promise<void> {
 const MEMORY_BUDGET_BYTES = 512 << 20;
 
 export class FeatureCache {
-  private readonly inMemory = new Map<string, Float32Array>();
-  private inMemoryBytes = 0;
+  private readonly inMemory = new BudgetedMap<string, Float32Array>(MEMORY_BUDGET_BYTES);
 
   private constructor(
     readonly dir: string,
@@ -96,20 +96,12 @@ export class FeatureCache {
     // Copy out: a Buffer may sit at an unaligned offset of a shared pool.
     const out = new Float32Array(this.featureSize);
     new Uint8Array(out.buffer).set(buf);
-    return this.keep(hash, out);
-  }
-
-  private keep(hash: string, features: Float32Array): Float32Array {
-    if (!this.inMemory.has(hash) && this.inMemoryBytes + features.byteLength <= MEMORY_BUDGET_BYTES) {
-      this.inMemory.set(hash, features);
-      this.inMemoryBytes += features.byteLength;
-    }
-    return features;
+    return this.inMemory.keep(hash, out, out.byteLength);
   }
 
   /** Stores `features` under `hash`; the cache may keep the array itself, so callers must not change it. */
   write(hash: string, features: Float32Array): Promise<void> {
-    this.keep(hash, features);
+    this.inMemory.keep(hash, features, features.byteLength);
     return writeFileAtomic(this.file(hash), new Uint8Array(features.buffer, features.byteOffset, features.byteLength));
   }
 }

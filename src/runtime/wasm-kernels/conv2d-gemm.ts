@@ -57,6 +57,24 @@ export function inputGradGemm(s: KernelScope, simd: SimdKernels, dy: TensorInfo,
   return dx;
 }
 
+/** The patch matrix of images chunk.first.. of x, by simd.wat's im2col (row-major) or im2col_t (transposed). */
+function writePatches(
+  kernel: SimdKernels['im2col'] | SimdKernels['im2col_t'],
+  s: KernelScope,
+  x: TensorInfo,
+  patches: TensorInfo,
+  g: ConvGeometry,
+  filterShape: number[],
+  chunk: Chunk,
+): void {
+  const [kh, kw, ci] = filterShape as [number, number, number, number];
+  const { rows: r, cols: c } = g;
+  kernel(
+    heapPtr(s.backend, x), heapPtr(s.backend, patches), ci, r.inSize, c.inSize, r.outSize, c.outSize,
+    kh, kw, r.stride, c.stride, r.dilation, c.dilation, r.padBefore, c.padBefore, chunk.first, chunk.first + chunk.count,
+  );
+}
+
 /**
  * dW = P^T . dy as XNNPACK matrix products: P^T is the transposed patch matrix [KH*KW*Ci, B*OH*OW]
  * written by simd.wat's im2col_t straight from NHWC x, with rows already in the filter's
@@ -73,10 +91,7 @@ export function filterGradGemm(s: KernelScope, simd: SimdKernels, x: TensorInfo,
   for (const chunk of chunks(g.batch, pixels * k)) {
     const columns = chunk.count * pixels;
     const patches = s.alloc([1, k, columns]);
-    simd.im2col_t(
-      heapPtr(s.backend, x), heapPtr(s.backend, patches), ci, r.inSize, c.inSize, r.outSize, c.outSize,
-      kh, kw, r.stride, c.stride, r.dilation, c.dilation, r.padBefore, c.padBefore, chunk.first, chunk.first + chunk.count,
-    );
+    writePatches(simd.im2col_t, s, x, patches, g, filterShape, chunk);
     const part = s.matMul(patches, imageRows(s, dy, chunk));
     dw = dw ? s.run('Add', { a: dw, b: part }) : part;
   }
@@ -126,10 +141,7 @@ export function filterGradTn(s: KernelScope, simd: SimdKernels, x: TensorInfo, d
   chunks(g.batch, pixels * k).forEach((chunk, i) => {
     s.within(() => {
       const patches = s.alloc([chunk.count * pixels, k]);
-      simd.im2col(
-        heapPtr(s.backend, x), heapPtr(s.backend, patches), ci, r.inSize, c.inSize, r.outSize, c.outSize,
-        kh, kw, r.stride, c.stride, r.dilation, c.dilation, r.padBefore, c.padBefore, chunk.first, chunk.first + chunk.count,
-      );
+      writePatches(simd.im2col, s, x, patches, g, filterShape, chunk);
       const dyRows = heapPtr(s.backend, dy) + chunk.first * pixels * co * 4;
       simd.gemm_tn(heapPtr(s.backend, patches), dyRows, heapPtr(s.backend, dw), chunk.count * pixels, k, co, i === 0 ? 1 : 0);
     });
