@@ -1,12 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/runtime/backend.js';
 import { withTlKernels } from '../src/runtime/patches.js';
 import { setSimdEnabled } from '../src/runtime/wasm-kernels/simd.js';
+import { shortSpinBinary } from '../src/runtime/wasm-kernels/threads.js';
 import { SIMD_WASM_BASE64 } from '../src/runtime/wasm-kernels/simd-binary.js';
 import { FusedAdamOptimizer, sparseCrossEntropy } from '../src/training/optimizers.js';
 import { Rng } from '../src/util/rng.js';
@@ -191,8 +192,9 @@ test('Conv2D dx of a layer whose patch matrix is built a few images at a time ma
 });
 
 test('Conv2D dW whose patch matrix rows are made a few images at a time (own A^T B loop) matches cpu', async () => {
-  // 8 images x 96x96 outputs x 3*3*16 patch values = 10.6M floats > the 8M-float chunk budget.
-  const c: ConvCase = { batch: 8, h: 98, w: 98, ci: 16, co: 8, k: [3, 3], stride: 1, dilation: 1, pad: 'valid', rounding: undefined };
+  // 7 images x 96x96 outputs x 3*3*16 patch values = 9.3M floats > the 8M-float chunk budget: chunks
+  // of 6 and 1 images, so on 2 threads the second chunk leaves one thread's partial dW as it was.
+  const c: ConvCase = { batch: 7, h: 98, w: 98, ci: 16, co: 8, k: [3, 3], stride: 1, dilation: 1, pad: 'valid', rounding: undefined };
   const failures = await checkConvCase(c, false, new Rng(15));
   assert.deepEqual(failures, []);
 });
@@ -472,4 +474,66 @@ test('the threaded wasm backend starts in Node and computes the same gradients',
   });
   tf.dispose([x, w, ...expected]);
   await tf.setBackend('wasm');
+});
+
+test("with 2 threads, the kernels that split their images over the SIMD pool's helper thread match cpu, and XNNPACK's pool spins briefly", async () => {
+  // The gradients of a seed-CNN-sized step, each through a kernel whose work the pool splits: dW by
+  // im2col + gemm_tn (3x3) and gemm_tn alone (1x1, split by rows), dx's col2im, the 2x2 MaxPoolGrad,
+  // and the fused one-channel conv + ReLU + pool block with its gradient.
+  const script = `
+    import * as tf from '@tensorflow/tfjs';
+    import { useThreadedWasm } from './src/runtime/wasm-kernels/threads.ts';
+    import { initBackend } from './src/runtime/backend.ts';
+    import { CONV_RELU_POOL } from './src/runtime/wasm-kernels/index.ts';
+    import { simdPoolFor } from './src/runtime/wasm-kernels/simd.ts';
+    import { withTlKernels } from './src/runtime/patches.ts';
+    useThreadedWasm(2);
+    await initBackend('wasm');
+    const seeded = (shape, k) => tf.tensor(Array.from({ length: shape.reduce((a, b) => a * b) }, (_, i) => Math.sin(i * k)), shape);
+    const out = await withTlKernels(async () => {
+      const x = seeded([9, 13, 13, 32], 0.7), w = seeded([3, 3, 32, 64], 1.3), p = seeded([9, 13, 13, 16], 0.3);
+      const conv = tf.grads((a, b) => tf.sum(tf.square(tf.conv2d(a, b, 1, 'valid'))))([x, w]);
+      const pointwise = tf.grads((a, b) => tf.sum(tf.square(tf.conv2d(a, b, 1, 'valid'))))([x, seeded([1, 1, 32, 16], 0.9)]);
+      const pool = tf.grad((a) => tf.sum(tf.square(tf.maxPool(a, 2, 2, 'valid'))))(p);
+      const img = seeded([9, 28, 28, 1], 0.11), f = seeded([3, 3, 1, 8], 0.5), bias = seeded([8], 2.1);
+      const block = tf.grads((a, b, c) => tf.sum(tf.square(tf.engine().runKernel(CONV_RELU_POOL, { x: a, filter: b, bias: c }, { pad: 'valid' })[0])))([img, f, bias]);
+      return [...conv, ...pointwise, pool, ...block.slice(1)].map((t) => Array.from(t.dataSync()));
+    });
+    console.log(JSON.stringify({ threads: simdPoolFor(tf.backend()).threads, out }));
+  `;
+  const file = path.join(repoRoot, `.threads-pool-test-${process.pid}.ts`);
+  writeFileSync(file, script);
+  const r = spawnSync(process.execPath, ['--import', 'tsx', file], { cwd: repoRoot, encoding: 'utf8', timeout: 60_000, maxBuffer: 64 << 20 });
+  rmSync(file, { force: true });
+  assert.equal(r.status, 0, r.stderr.slice(-2000));
+  const got = JSON.parse(r.stdout.trim().split('\n').pop()!) as { threads: number; out: number[][] };
+  assert.equal(got.threads, 2);
+  await tf.setBackend('cpu');
+  const seeded = (shape: number[], k: number) => tf.tensor(Array.from({ length: shape.reduce((a, b) => a * b) }, (_, i) => Math.sin(i * k)), shape);
+  const expected = tf.tidy(() => {
+    const x = seeded([9, 13, 13, 32], 0.7), w = seeded([3, 3, 32, 64], 1.3), p = seeded([9, 13, 13, 16], 0.3);
+    const squaredConv = (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'valid')));
+    const conv = tf.grads(squaredConv)([x, w]);
+    const pointwise = tf.grads(squaredConv)([x, seeded([1, 1, 32, 16], 0.9)]);
+    const pool = tf.grad((a: tf.Tensor) => tf.sum(tf.square(tf.maxPool(a as tf.Tensor4D, 2, 2, 'valid'))))(p);
+    const img = seeded([9, 28, 28, 1], 0.11), f = seeded([3, 3, 1, 8], 0.5), bias = seeded([8], 2.1);
+    const block = tf.grads((b: tf.Tensor, c: tf.Tensor) =>
+      tf.sum(tf.square(tf.maxPool(tf.relu(tf.add(tf.conv2d(img as tf.Tensor4D, b as tf.Tensor4D, 1, 'valid'), c)), 2, 2, 'valid'))))([f, bias]);
+    return [...conv, ...pointwise, pool, ...block].map((t) => ({ shape: t.shape, values: t.dataSync() as Float32Array }));
+  });
+  await tf.setBackend('wasm');
+  assert.equal(got.out.length, expected.length);
+  expected.forEach((e, i) => {
+    const err = relativeError({ shape: e.shape, values: Float32Array.from(got.out[i]!) }, e);
+    assert.ok(err <= TOLERANCE, `gradient ${i}: relative error ${err}`);
+  });
+  // tfjs's threaded build as loaded: its three pthreadpool spin loops count 1,000, not 1,000,000.
+  const wasmFile = path.join(repoRoot, 'node_modules/@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.wasm');
+  const stock = new Uint8Array(readFileSync(wasmFile));
+  const patched = shortSpinBinary(stock);
+  const spins = (bytes: Uint8Array, leb: number[]) => bytes.reduce((n, b, i) => n + (b === 0x41 && leb.every((v, j) => bytes[i + 1 + j] === v) ? 1 : 0), 0);
+  assert.equal(spins(stock, [0xc0, 0x84, 0x3d]), 3);
+  assert.equal(spins(patched, [0xc0, 0x84, 0x3d]), 0);
+  assert.equal(spins(patched, [0xe8, 0x87, 0x00]), 3);
+  assert.ok(WebAssembly.validate(patched));
 });

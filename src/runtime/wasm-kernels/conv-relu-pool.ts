@@ -3,7 +3,9 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { isOneChannel3x3, padded } from './conv2d-c1.js';
 import { nhwcConv2DInfo } from './input-gradient.js';
 import { type KernelArgs, withKernelScope } from './scope.js';
-import { heapPtr, simdFor } from './simd.js';
+import { partials } from './partials.js';
+import { runSplit } from './pool.js';
+import { heapPtr, simdFor, simdPoolFor } from './simd.js';
 
 /**
  * The first block of a grayscale CNN, Conv2D(3x3, stride 1, ReLU) -> MaxPooling2D(2), as one kernel
@@ -56,16 +58,22 @@ function convReluPool({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo[] {
   const { x, filter, bias } = inputs as { x: tf.TensorInfo; filter: tf.TensorInfo; bias: tf.TensorInfo };
   const be = backend as BackendWasm;
   const info = convInfo(x, filter.shape, attrs as unknown as ConvReluPoolAttrs);
-  const simd = requireSupported(be, x, info);
+  requireSupported(be, x, info);
   const shape = pooledShape(info);
   const pooled = be.makeOutput(shape, 'float32');
   const argmax = be.makeOutput(shape, 'int32');
   withKernelScope(be, (scope) => {
     const input = padded(scope, x, info);
-    simd.conv2d_c1_relu_pool(
-      heapPtr(be, input), heapPtr(be, filter), heapPtr(be, bias), heapPtr(be, pooled), heapPtr(be, argmax),
-      info.batchSize, input.shape[1]!, input.shape[2]!, shape[1]!, shape[2]!, info.outChannels,
-    );
+    const [, inH, inW] = input.shape as [number, number, number, number];
+    const pooledBytes = shape[1]! * shape[2]! * info.outChannels * 4;
+    runSplit(simdPoolFor(be)!, info.batchSize, (images) => [{
+      kernel: 'conv2d_c1_relu_pool',
+      args: [
+        heapPtr(be, input) + images.first * inH * inW * 4, heapPtr(be, filter), heapPtr(be, bias),
+        heapPtr(be, pooled) + images.first * pooledBytes, heapPtr(be, argmax) + images.first * pooledBytes,
+        images.count, inH, inW, shape[1]!, shape[2]!, info.outChannels,
+      ],
+    }]);
   });
   return [pooled, argmax];
 }
@@ -80,10 +88,22 @@ function convReluPoolGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo
   const db = be.makeOutput([channels], 'float32');
   withKernelScope(be, (scope) => {
     const input = padded(scope, x, info);
-    simd.conv2d_c1_relu_pool_grad(
-      heapPtr(be, input), heapPtr(be, dy), heapPtr(be, pooled), heapPtr(be, argmax), heapPtr(be, dw), heapPtr(be, db),
-      info.batchSize, input.shape[1]!, input.shape[2]!, pooled.shape[1]!, pooled.shape[2]!, channels,
-    );
+    const [, inH, inW] = input.shape as [number, number, number, number];
+    const [, ph, pw] = pooled.shape as [number, number, number, number];
+    const pool = simdPoolFor(be)!;
+    // Each thread's share of the batch sums into its own dW and db; one pass adds them up.
+    const dws = partials(scope, simd, pool, info.batchSize, dw);
+    const dbs = partials(scope, simd, pool, info.batchSize, db);
+    runSplit(pool, info.batchSize, (images, part) => [{
+      kernel: 'conv2d_c1_relu_pool_grad',
+      args: [
+        heapPtr(be, input) + images.first * inH * inW * 4, heapPtr(be, dy) + images.first * ph * pw * channels * 4,
+        heapPtr(be, pooled) + images.first * ph * pw * channels * 4, heapPtr(be, argmax) + images.first * ph * pw * channels * 4,
+        dws.at(part), dbs.at(part), images.count, inH, inW, ph, pw, channels,
+      ],
+    }]);
+    dws.sum();
+    dbs.sum();
   });
   return [dw, db];
 }

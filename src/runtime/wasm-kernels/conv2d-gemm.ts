@@ -1,7 +1,9 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { ConvGeometry } from './input-gradient.js';
 import type { KernelScope } from './scope.js';
-import { heapPtr, type SimdKernels } from './simd.js';
+import { partials } from './partials.js';
+import { runSplit, runTask, type SimdPool, splitRange } from './pool.js';
+import { heapPtr, type SimdKernels, simdPoolFor } from './simd.js';
 
 type TensorInfo = tf.TensorInfo;
 
@@ -33,13 +35,18 @@ function imageRows(s: KernelScope, t: TensorInfo, chunk: Chunk): TensorInfo {
   return s.reshape(part, [1, chunk.count * h * w, c]);
 }
 
-function col2im(simd: SimdKernels, x: number, cols: number, g: ConvGeometry, chunk: Chunk, channels: number): void {
+/** Scatter-adds the chunk's patch gradients into dx, each thread of the pool taking a share of its images. */
+function col2im(pool: SimdPool, x: number, cols: number, g: ConvGeometry, chunk: Chunk, channels: number): void {
   const { rows: r, cols: c } = g;
   const imageBytes = r.inSize * c.inSize * channels * 4;
-  simd.col2im(
-    x + chunk.first * imageBytes, cols, chunk.count, r.inSize, c.inSize, channels, r.outSize, c.outSize,
-    r.kernel, c.kernel, r.stride, c.stride, r.dilation, c.dilation, r.padBefore, c.padBefore,
-  );
+  const rowBytes = r.outSize * c.outSize * r.kernel * c.kernel * channels * 4;
+  runSplit(pool, chunk.count, (images) => [{
+    kernel: 'col2im',
+    args: [
+      x + (chunk.first + images.first) * imageBytes, cols + images.first * rowBytes, images.count, r.inSize, c.inSize, channels,
+      r.outSize, c.outSize, r.kernel, c.kernel, r.stride, c.stride, r.dilation, c.dilation, r.padBefore, c.padBefore,
+    ],
+  }]);
 }
 
 /** dx = col2im(dy . W^T), W as [KH*KW*Ci, Co]. */
@@ -51,28 +58,17 @@ export function inputGradGemm(s: KernelScope, simd: SimdKernels, dy: TensorInfo,
   for (const chunk of chunks(g.batch, g.rows.outSize * g.cols.outSize * k)) {
     s.within(() => {
       const patchGrads = s.matMul(imageRows(s, dy, chunk), wT);
-      col2im(simd, heapPtr(s.backend, dx), heapPtr(s.backend, patchGrads), g, chunk, ci);
+      col2im(simdPoolFor(s.backend)!, heapPtr(s.backend, dx), heapPtr(s.backend, patchGrads), g, chunk, ci);
     });
   }
   return dx;
 }
 
-/** The patch matrix of images chunk.first.. of x, by simd.wat's im2col (row-major) or im2col_t (transposed). */
-function writePatches(
-  kernel: SimdKernels['im2col'] | SimdKernels['im2col_t'],
-  s: KernelScope,
-  x: TensorInfo,
-  patches: TensorInfo,
-  g: ConvGeometry,
-  filterShape: number[],
-  chunk: Chunk,
-): void {
+/** im2col's and im2col_t's arguments before the image range: x, the output and the geometry. */
+function patchArgs(x: number, out: number, g: ConvGeometry, filterShape: number[]): number[] {
   const [kh, kw, ci] = filterShape as [number, number, number, number];
   const { rows: r, cols: c } = g;
-  kernel(
-    heapPtr(s.backend, x), heapPtr(s.backend, patches), ci, r.inSize, c.inSize, r.outSize, c.outSize,
-    kh, kw, r.stride, c.stride, r.dilation, c.dilation, r.padBefore, c.padBefore, chunk.first, chunk.first + chunk.count,
-  );
+  return [x, out, ci, r.inSize, c.inSize, r.outSize, c.outSize, kh, kw, r.stride, c.stride, r.dilation, c.dilation, r.padBefore, c.padBefore];
 }
 
 /**
@@ -91,7 +87,7 @@ export function filterGradGemm(s: KernelScope, simd: SimdKernels, x: TensorInfo,
   for (const chunk of chunks(g.batch, pixels * k)) {
     const columns = chunk.count * pixels;
     const patches = s.alloc([1, k, columns]);
-    writePatches(simd.im2col_t, s, x, patches, g, filterShape, chunk);
+    runTask(simd, [{ kernel: 'im2col_t', args: [...patchArgs(heapPtr(s.backend, x), heapPtr(s.backend, patches), g, filterShape), chunk.first, chunk.first + chunk.count] }]);
     const part = s.matMul(patches, imageRows(s, dy, chunk));
     dw = dw ? s.run('Add', { a: dw, b: part }) : part;
   }
@@ -105,7 +101,8 @@ export function filterGradGemm(s: KernelScope, simd: SimdKernels, x: TensorInfo,
  *   a float inside a training step, so 8 here (a lone product in a micro-benchmark packs at ~1 ns
  *   and misleads); its transposed patch matrix (im2col_t, a scatter) costs ~1 ns more a patch value
  *   than gemm_tn's row-major one (K / Co per element of dy), and a 1x1 filter at stride 1 needs none.
- * - gemm_tn packs nothing and multiplies at ~13 GMAC/s on one thread (K / 13).
+ * - gemm_tn packs nothing and multiplies at ~13 GMAC/s on each of the SIMD pool's threads, as many
+ *   as XNNPACK's (K / (13 T)).
  * Products under 16M multiply-adds go to gemm_tn as well: XNNPACK's threads cost more than they
  * save there (the seed CNN's last conv: 1.9 ms on 2 threads, 0.8 on 1).
  * Measured in training steps on 2 threads: MobileNet 1.0 at 75x75, 32 -> 64: 29 vs 138-161 ms;
@@ -116,7 +113,7 @@ export function filterGradTnFits(g: ConvGeometry, filterShape: number[], threads
   const [kh, kw, ci, co] = filterShape as [number, number, number, number];
   const k = kh * kw * ci;
   const macs = g.batch * g.rows.outSize * g.cols.outSize * k * co;
-  const ours = k / 13;
+  const ours = k / (13 * threads);
   const theirs = k / (14 * threads) + 8 + (isPointwise(g, filterShape) ? 0 : k / co);
   return ci % 4 === 0 && co % 4 === 0 && (ours < theirs || macs < 16e6);
 }
@@ -127,24 +124,41 @@ function isPointwise(g: ConvGeometry, filterShape: number[]): boolean {
   return filterShape[0] === 1 && filterShape[1] === 1 && r.stride === 1 && c.stride === 1 && r.padBefore === 0 && c.padBefore === 0 && r.inSize === r.outSize && c.inSize === c.outSize;
 }
 
-/** dW = P^T . dy by gemm_tn, the patch matrix made (by im2col) a few images at a time unless x is one. */
+/**
+ * dW = P^T . dy by gemm_tn, the patch matrix made (by im2col) a few images at a time unless x is
+ * one. Each thread of the SIMD pool takes a share of the rows (images), patches and product alike,
+ * into a dW of its own; one pass then sums them.
+ */
 export function filterGradTn(s: KernelScope, simd: SimdKernels, x: TensorInfo, dy: TensorInfo, g: ConvGeometry, filterShape: number[]): TensorInfo {
   const [kh, kw, ci, co] = filterShape as [number, number, number, number];
   const { rows: r, cols: c } = g;
   const k = kh * kw * ci;
   const pixels = r.outSize * c.outSize;
+  const pool = simdPoolFor(s.backend)!;
   const dw = s.alloc(filterShape);
+  const xPtr = heapPtr(s.backend, x);
+  const dyPtr = heapPtr(s.backend, dy);
   if (isPointwise(g, filterShape)) {
-    simd.gemm_tn(heapPtr(s.backend, x), heapPtr(s.backend, dy), heapPtr(s.backend, dw), g.batch * pixels, ci, co, 1);
+    const sums = partials(s, simd, pool, g.batch * pixels, dw);
+    runSplit(pool, g.batch * pixels, (rows, part) => [
+      { kernel: 'gemm_tn', args: [xPtr + rows.first * ci * 4, dyPtr + rows.first * co * 4, sums.at(part), rows.count, ci, co, 0] },
+    ]);
+    sums.sum();
     return dw;
   }
-  chunks(g.batch, pixels * k).forEach((chunk, i) => {
+  const sums = partials(s, simd, pool, g.batch, dw);
+  for (const chunk of chunks(g.batch, pixels * k)) {
     s.within(() => {
-      const patches = s.alloc([chunk.count * pixels, k]);
-      writePatches(simd.im2col, s, x, patches, g, filterShape, chunk);
-      const dyRows = heapPtr(s.backend, dy) + chunk.first * pixels * co * 4;
-      simd.gemm_tn(heapPtr(s.backend, patches), dyRows, heapPtr(s.backend, dw), chunk.count * pixels, k, co, i === 0 ? 1 : 0);
+      const patches = heapPtr(s.backend, s.alloc([chunk.count * pixels, k]));
+      pool.run(splitRange(chunk.first, chunk.count, pool.threads).map((images, part) => {
+        const rows = patches + (images.first - chunk.first) * pixels * k * 4;
+        return [
+          { kernel: 'im2col', args: [...patchArgs(xPtr, rows, g, filterShape), images.first, images.first + images.count] },
+          { kernel: 'gemm_tn', args: [rows, dyPtr + images.first * pixels * co * 4, sums.at(part), images.count * pixels, k, co, 0] },
+        ];
+      }));
     });
-  });
+  }
+  sums.sum();
   return dw;
 }

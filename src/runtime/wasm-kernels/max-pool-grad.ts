@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { runSplit } from './pool.js';
 import type { KernelArgs } from './scope.js';
-import { heapPtr, simdFor } from './simd.js';
+import { heapPtr, simdFor, simdPoolFor } from './simd.js';
 
 type TensorInfo = tf.TensorInfo;
 
@@ -23,10 +24,15 @@ function maxPoolGrad({ inputs, backend, attrs }: KernelArgs): TensorInfo {
     const tiled = sh === fh && sw === fw && padInfo.top === 0 && padInfo.left === 0;
     const covered = tiled && info.outHeight * sh === info.inHeight && info.outWidth * sw === info.inWidth;
     if (fh === 2 && fw === 2 && tiled) {
-      simd.max_pool_grad_2x2(
-        heapPtr(be, input), heapPtr(be, dy), heapPtr(be, out), info.batchSize, info.inHeight, info.inWidth, info.inChannels,
-        info.outHeight, info.outWidth, covered ? 0 : 1,
-      );
+      const inBytes = info.inHeight * info.inWidth * info.inChannels * 4;
+      const outBytes = info.outHeight * info.outWidth * info.inChannels * 4;
+      runSplit(simdPoolFor(be)!, info.batchSize, (images) => [{
+        kernel: 'max_pool_grad_2x2',
+        args: [
+          heapPtr(be, input) + images.first * inBytes, heapPtr(be, dy) + images.first * outBytes, heapPtr(be, out) + images.first * inBytes,
+          images.count, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth, covered ? 0 : 1,
+        ],
+      }]);
       return out;
     }
     simd.max_pool_grad(

@@ -1,5 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { type SimdPool, serialPool, threadPool } from './pool.js';
 import { SIMD_WASM_BASE64 } from './simd-binary.js';
 
 /** The loops of simd.wat; every pointer is a byte offset on the backend's heap. */
@@ -94,7 +95,12 @@ interface EmscriptenHeap {
   _free(ptr: number): void;
 }
 
-const instances = new WeakMap<object, SimdKernels | null>();
+interface SimdInstance {
+  kernels: SimdKernels;
+  pool: SimdPool;
+}
+
+const instances = new WeakMap<object, SimdInstance | null>();
 let enabled = true;
 
 /** Turns the SIMD loops off (every kernel then takes its XNNPACK-only path): for tests and comparisons. */
@@ -102,24 +108,38 @@ export function setSimdEnabled(on: boolean): void {
   enabled = on;
 }
 
-function instantiate(backend: BackendWasm): SimdKernels | null {
+function instantiate(backend: BackendWasm): SimdInstance | null {
   const heap = backend.wasm as unknown as EmscriptenHeap;
   const memory = heap.asm?.memory ?? heap.wasmMemory;
   if (!memory) return null;
   const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+  let module: WebAssembly.Module;
+  let kernels: SimdKernels;
   try {
-    const bytes = Buffer.from(SIMD_WASM_BASE64[shared ? 'shared' : 'local'], 'base64');
-    return new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports as unknown as SimdKernels;
+    module = new WebAssembly.Module(Buffer.from(SIMD_WASM_BASE64[shared ? 'shared' : 'local'], 'base64'));
+    kernels = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as SimdKernels;
   } catch {
     return null; // no wasm SIMD here: callers fall back to the stock kernels
   }
+  // As many threads as XNNPACK's pool: the two never run at once (a kernel is a call on the main thread).
+  const threads = xnnpackThreads(backend);
+  return { kernels, pool: shared && threads > 1 ? threadPool(kernels, module, memory, threads) : serialPool(kernels) };
+}
+
+function instanceFor(backend: BackendWasm): SimdInstance | undefined {
+  if (!enabled) return undefined;
+  if (!instances.has(backend.wasm)) instances.set(backend.wasm, instantiate(backend));
+  return instances.get(backend.wasm) ?? undefined;
 }
 
 /** simd.wat instantiated on this backend's memory, or undefined where wasm SIMD is unavailable. */
 export function simdFor(backend: BackendWasm): SimdKernels | undefined {
-  if (!enabled) return undefined;
-  if (!instances.has(backend.wasm)) instances.set(backend.wasm, instantiate(backend));
-  return instances.get(backend.wasm) ?? undefined;
+  return instanceFor(backend)?.kernels;
+}
+
+/** The threads that run simd.wat's loops for this backend (a serial pool without SIMD threads). */
+export function simdPoolFor(backend: BackendWasm): SimdPool | undefined {
+  return instanceFor(backend)?.pool;
 }
 
 /** The threads XNNPACK splits a product over in this backend (1 in the single-threaded build). */

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import * as wasmBackend from '@tensorflow/tfjs-backend-wasm';
 import { createHash } from 'node:crypto';
-import { existsSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -40,10 +40,45 @@ function workerScript(wasmOut: string): string {
   return file;
 }
 
+// pthreadpool's spin loops in tfjs's threaded build: `i32.const 1000000` (PTHREADPOOL_SPIN_WAIT_ITERATIONS,
+// signed LEB128 c0 84 3d), each shortly followed by the loop's i32.atomic.load (fe 10 02 00).
+const SPIN_CONSTANT = [0x41, 0xc0, 0x84, 0x3d];
+const ATOMIC_LOAD = [0xfe, 0x10, 0x02, 0x00];
+const SPIN_SITES = 3;
+// 1,000 as a three-byte LEB128, so no offset in the binary moves.
+const SHORT_SPIN = [0xe8, 0x87, 0x00];
+
+function matchesAt(bytes: Uint8Array, at: number, pattern: number[]): boolean {
+  return pattern.every((b, i) => bytes[at + i] === b);
+}
+
+/**
+ * tfjs's threaded build with XNNPACK's pool spinning 1,000 times instead of 1,000,000 before its
+ * workers sleep on a futex. pthreadpool spins after every parallel operation (~4 ms here, measured
+ * as CPU time beyond wall time) so that the next one starts sooner; in a training step, where tl's
+ * own kernels run between XNNPACK's, that kept a worker spinning on the core that tl's SIMD pool
+ * (pool.ts) and other processes needed. The count is a compile-time constant
+ * (PTHREADPOOL_SPIN_WAIT_ITERATIONS) and XNNPACK's per-operation flag to skip the spin is not
+ * reachable from tfjs, so the three spin loops' constant is rewritten in place. A binary whose
+ * loops do not look exactly like that (another tfjs version) is used as it is.
+ */
+export function shortSpinBinary(file: Uint8Array): Uint8Array {
+  const bytes = new Uint8Array(file);
+  const sites: number[] = [];
+  for (let at = bytes.indexOf(SPIN_CONSTANT[0]!); at >= 0; at = bytes.indexOf(SPIN_CONSTANT[0]!, at + 1)) {
+    if (!matchesAt(bytes, at, SPIN_CONSTANT)) continue;
+    const loop = Array.from({ length: 24 }, (_, i) => at + SPIN_CONSTANT.length + i);
+    if (loop.some((i) => matchesAt(bytes, i, ATOMIC_LOAD))) sites.push(at);
+  }
+  if (sites.length !== SPIN_SITES) return file;
+  for (const at of sites) bytes.set(SHORT_SPIN, at + 1);
+  return bytes;
+}
+
 /**
  * Starts the threaded SIMD module with an XNNPACK pool of `threads`. Its C++ side caps the pool
  * at half the logical cores reported while it starts (it assumes hyper-threading), so the core
- * count is reported as 2*threads for that moment.
+ * count is reported as 2*threads for that moment. Its pool spins briefly (shortSpinBinary).
  */
 async function startThreadedModule(threads: number): Promise<ThreadedModule> {
   const wasmOut = path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'wasm-out');
@@ -62,6 +97,7 @@ async function startThreadedModule(threads: number): Promise<ThreadedModule> {
   };
   try {
     return await factory({
+      wasmBinary: shortSpinBinary(readFileSync(path.join(wasmOut, 'tfjs-backend-wasm-threaded-simd.wasm'))),
       locateFile: (file: string) => (file.endsWith('.worker.js') ? worker : path.join(wasmOut, file)),
       mainScriptUrlOrBlob: mainScript,
     });
