@@ -33,11 +33,15 @@ export function runTask(simd: SimdKernels, task: SimdTask): void {
   for (const { kernel, args } of task) (simd[kernel] as (...a: number[]) => void)(...args);
 }
 
-// A helper's control block: Int32 words [posted sequence, finished sequence, failed flag, unused],
-// then float64 words: the call count, then per call its export index, argument count and arguments.
+// A helper's control block: Int32 words [posted sequence, finished sequence, failed flag, started:
+// 1 ready, -1 could not start], then float64 words: the call count, then per call its export index,
+// argument count and arguments.
 const POSTED = 0;
 const FINISHED = 1;
 const FAILED = 2;
+const STARTED = 3;
+/** How long the first task waits for a helper to start before the caller does the work itself. */
+const START_TIMEOUT_MS = 10_000;
 const HEADER_BYTES = 16;
 const MAX_WORDS = 256;
 
@@ -49,11 +53,18 @@ const MAX_WORDS = 256;
 const HELPER_SOURCE = `
 const { workerData } = require('node:worker_threads');
 const { module, memory, control, names } = workerData;
-const kernels = new WebAssembly.Instance(module, { env: { memory } }).exports;
 const state = new Int32Array(control, 0, 4);
 const words = new Float64Array(control, ${HEADER_BYTES});
+let kernels;
+try {
+  kernels = new WebAssembly.Instance(module, { env: { memory } }).exports;
+  Atomics.store(state, ${STARTED}, 1);
+} catch {
+  Atomics.store(state, ${STARTED}, -1);
+}
+Atomics.notify(state, ${STARTED});
 let seen = 0;
-for (;;) {
+while (kernels) {
   Atomics.wait(state, ${POSTED}, seen);
   seen = Atomics.load(state, ${POSTED});
   try {
@@ -85,6 +96,15 @@ class Helper {
     new Worker(HELPER_SOURCE, { eval: true, workerData: { module, memory, control, names } }).unref();
   }
 
+  /**
+   * Whether the helper runs tasks: it has started (waiting for that the first time), rather than
+   * failed to (no wasm SIMD in workers, say) or not started in time, when the caller works alone.
+   */
+  ready(): boolean {
+    if (Atomics.load(this.state, STARTED) === 0) Atomics.wait(this.state, STARTED, 0, START_TIMEOUT_MS);
+    return Atomics.load(this.state, STARTED) === 1;
+  }
+
   post(task: SimdTask): void {
     let p = 1;
     for (const { kernel, args } of task) {
@@ -111,10 +131,15 @@ class Helper {
 /** A pool of `threads - 1` helpers beside the calling thread, each with simd.wat on `memory` (shared). */
 export function threadPool(simd: SimdKernels, module: WebAssembly.Module, memory: WebAssembly.Memory, threads: number): SimdPool {
   const names = Object.keys(simd);
-  const helpers = Array.from({ length: threads - 1 }, () => new Helper(module, memory, names));
+  let helpers = Array.from({ length: threads - 1 }, () => new Helper(module, memory, names));
+  let checked = false;
   return {
     threads,
     run(tasks) {
+      if (!checked) {
+        helpers = helpers.filter((helper) => helper.ready());
+        checked = true;
+      }
       const posted = helpers.slice(0, tasks.length - 1);
       posted.forEach((helper, i) => helper.post(tasks[i + 1]!));
       try {
