@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import type { SimdKernels } from './simd.js';
+import type { SimdKernels } from './simd-kernels.js';
 
 /** One call of a simd.wat export; i32 and f32 arguments alike travel as float64. */
 export interface SimdCall {
