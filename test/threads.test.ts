@@ -57,24 +57,30 @@ test('default: every available core; one when the load average says the cores ar
   });
 });
 
-/** Train a small seed-mlp from the CLI with `--threads n`; the backend event of --log-json says how many threads ran. */
-function trainingThreads(threads: number): { threads: number; threadsReason: string } {
+/**
+ * Train a small seed-cnn from the CLI with `--threads n`: the backend event of --log-json says how
+ * many threads ran, and the weights it ended with.
+ */
+function trainingThreads(threads: number): { threads: number; threadsReason: string; weights: Buffer } {
   const dir = tempDir('tl-threads-run-');
   const log = path.join(dir, 'events.jsonl');
-  const args = ['--threads', String(threads), '--log-json', log, 'custom', 'train', '--dataset', 'fashion-mnist', '--model', 'seed-mlp', '--epochs', '1', '--train-limit', '500', '--out', path.join(dir, 'run')];
+  const args = ['--threads', String(threads), '--log-json', log, 'custom', 'train', '--dataset', 'fashion-mnist', '--model', 'seed-cnn', '--epochs', '1', '--train-limit', '500', '--out', path.join(dir, 'run')];
   const r = spawnSync(process.execPath, [tlBin, ...args], { encoding: 'utf8', env });
   assert.equal(r.status, 0, r.stderr);
   const events = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
   const backend = events.find((e) => e.event === 'backend');
   assert.ok(backend, 'no backend event');
   assert.equal(backend.backend, 'wasm');
-  return backend as unknown as { threads: number; threadsReason: string };
+  return { ...(backend as unknown as { threads: number; threadsReason: string }), weights: readFileSync(path.join(dir, 'run', 'weights.bin')) };
 }
 
-test('a training command started with --threads 1 runs the wasm backend on one thread (and --threads 2 on two)', () => {
+test('a training command started with --threads 1 runs the wasm backend on one thread (and --threads 2 on two), to the same weights', () => {
   const one = trainingThreads(1);
   assert.deepEqual([one.threads, one.threadsReason], [1, '--threads']);
-  assert.equal(trainingThreads(2).threads, 2);
+  const two = trainingThreads(2);
+  assert.equal(two.threads, 2);
+  // The gradients' partial sums are split the same way on any thread count (pool.ts REDUCTION_SHARES).
+  assert.ok(one.weights.equals(two.weights), 'the weights differ between 1 and 2 threads');
 });
 
 test('tl info shows the backend threads and why', () => {

@@ -4,7 +4,7 @@ import { isOneChannel3x3, padded } from './conv2d-c1.js';
 import { nhwcConv2DInfo } from './input-gradient.js';
 import { type KernelArgs, withKernelScope } from './scope.js';
 import { partials } from './partials.js';
-import { runSplit } from './pool.js';
+import { runShares, runSplit } from './pool.js';
 import { heapPtr, simdFor, simdPoolFor } from './simd.js';
 
 /**
@@ -91,10 +91,10 @@ function convReluPoolGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo
     const [, inH, inW] = input.shape as [number, number, number, number];
     const [, ph, pw] = pooled.shape as [number, number, number, number];
     const pool = simdPoolFor(be)!;
-    // Each thread's share of the batch sums into its own dW and db; one pass adds them up.
-    const dws = partials(scope, simd, pool, info.batchSize, dw);
-    const dbs = partials(scope, simd, pool, info.batchSize, db);
-    runSplit(pool, info.batchSize, (images, part) => [{
+    // Each reduction share of the batch sums into its own dW and db; one pass adds them up.
+    const dws = partials(scope, simd, info.batchSize, dw);
+    const dbs = partials(scope, simd, info.batchSize, db);
+    runShares(pool, info.batchSize, (images, part) => [{
       kernel: 'conv2d_c1_relu_pool_grad',
       args: [
         heapPtr(be, input) + images.first * inH * inW * 4, heapPtr(be, dy) + images.first * ph * pw * channels * 4,

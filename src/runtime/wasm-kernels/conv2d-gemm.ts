@@ -2,7 +2,7 @@ import type * as tf from '@tensorflow/tfjs';
 import type { ConvGeometry } from './input-gradient.js';
 import type { KernelScope } from './scope.js';
 import { partials } from './partials.js';
-import { runSplit, runTask, type SimdPool, splitRange } from './pool.js';
+import { reductionShares, runShares, runSplit, runTask, type Share, type SimdPool, type SimdTask } from './pool.js';
 import { heapPtr, type SimdKernels, simdPoolFor } from './simd.js';
 
 type TensorInfo = tf.TensorInfo;
@@ -109,12 +109,15 @@ export function filterGradGemm(s: KernelScope, simd: SimdKernels, x: TensorInfo,
  * 37x37, 128 -> 128: 65 vs 117-130 ms; level at 256 channels; 9x9, 512 -> 512: 55 vs 30-37 ms (XNNPACK
  * kept); the seed CNN's 13x13, 32 -> 64 3x3 conv: 4.5-4.9 vs 6.3 ms.
  */
-export function filterGradTnFits(g: ConvGeometry, filterShape: number[], threads: number): boolean {
+export function filterGradTnFits(g: ConvGeometry, filterShape: number[]): boolean {
   const [kh, kw, ci, co] = filterShape as [number, number, number, number];
   const k = kh * kw * ci;
   const macs = g.batch * g.rows.outSize * g.cols.outSize * k * co;
-  const ours = k / (13 * threads);
-  const theirs = k / (14 * threads) + 8 + (isPointwise(g, filterShape) ? 0 : k / co);
+  // Compared as on one thread, where XNNPACK's faster loop weighs most against its packing, so the
+  // choice (and with it the rounding of dW) is the same on any thread count; on more threads
+  // gemm_tn would win a few more of the largest layers, by a few per cent.
+  const ours = k / 13;
+  const theirs = k / 14 + 8 + (isPointwise(g, filterShape) ? 0 : k / co);
   return ci % 4 === 0 && co % 4 === 0 && (ours < theirs || macs < 16e6);
 }
 
@@ -126,8 +129,9 @@ function isPointwise(g: ConvGeometry, filterShape: number[]): boolean {
 
 /**
  * dW = P^T . dy by gemm_tn, the patch matrix made (by im2col) a few images at a time unless x is
- * one. Each thread of the SIMD pool takes a share of the rows (images), patches and product alike,
- * into a dW of its own; one pass then sums them.
+ * one. The rows (images) are split into the reduction's fixed shares (pool.ts `reductionShares`),
+ * patches and product alike, each into a dW of its own that the pool's threads fill at once; one
+ * pass then sums them.
  */
 export function filterGradTn(s: KernelScope, simd: SimdKernels, x: TensorInfo, dy: TensorInfo, g: ConvGeometry, filterShape: number[]): TensorInfo {
   const [kh, kw, ci, co] = filterShape as [number, number, number, number];
@@ -139,26 +143,36 @@ export function filterGradTn(s: KernelScope, simd: SimdKernels, x: TensorInfo, d
   const xPtr = heapPtr(s.backend, x);
   const dyPtr = heapPtr(s.backend, dy);
   if (isPointwise(g, filterShape)) {
-    const sums = partials(s, simd, pool, g.batch * pixels, dw);
-    runSplit(pool, g.batch * pixels, (rows, part) => [
+    const sums = partials(s, simd, g.batch * pixels, dw);
+    runShares(pool, g.batch * pixels, (rows, part) => [
       { kernel: 'gemm_tn', args: [xPtr + rows.first * ci * 4, dyPtr + rows.first * co * 4, sums.at(part), rows.count, ci, co, 0] },
     ]);
     sums.sum();
     return dw;
   }
-  const sums = partials(s, simd, pool, g.batch, dw);
+  const sums = partials(s, simd, g.batch, dw);
+  const shares = reductionShares(g.batch);
   for (const chunk of chunks(g.batch, pixels * k)) {
     s.within(() => {
       const patches = heapPtr(s.backend, s.alloc([chunk.count * pixels, k]));
-      pool.run(splitRange(chunk.first, chunk.count, pool.threads).map((images, part) => {
+      const tasks = shares.flatMap((share, part) => {
+        const images = overlap(share, chunk);
+        if (images.count === 0) return [];
         const rows = patches + (images.first - chunk.first) * pixels * k * 4;
-        return [
+        return [[
           { kernel: 'im2col', args: [...patchArgs(xPtr, rows, g, filterShape), images.first, images.first + images.count] },
           { kernel: 'gemm_tn', args: [rows, dyPtr + images.first * pixels * co * 4, sums.at(part), images.count * pixels, k, co, 0] },
-        ];
-      }));
+        ] satisfies SimdTask];
+      });
+      pool.run(tasks);
     });
   }
   sums.sum();
   return dw;
+}
+
+/** The items two ranges share (count 0 if none). */
+function overlap(a: Share, b: Share): Share {
+  const first = Math.max(a.first, b.first);
+  return { first, count: Math.max(0, Math.min(a.first + a.count, b.first + b.count) - first) };
 }

@@ -6,7 +6,7 @@ import { filterGradGemm, filterGradTn, filterGradTnFits, inputGradGemm } from '.
 import { depthwiseFilterGrad } from './depthwise-grads.js';
 import { isOneChannel3x3, oneChannelFilterGrad } from './conv2d-c1.js';
 import { type KernelArgs, type KernelScope, scoped } from './scope.js';
-import { simdFor, xnnpackThreads } from './simd.js';
+import { simdFor } from './simd.js';
 
 type TensorInfo = tf.TensorInfo;
 
@@ -75,7 +75,7 @@ function conv2dBackpropFilter({ inputs, backend, attrs }: KernelArgs): TensorInf
     // Other one-channel filters: the depthwise dW loop (multiplier Co) beats the product, whose
     // cost of packing dy does not shrink with the few-row patch matrix.
     if (ci === 1) return depthwiseFilterGrad(s, x, dy, g, filterShape);
-    if (simd && filterGradTnFits(g, filterShape, xnnpackThreads(s.backend))) return filterGradTn(s, simd, x, dy, g, filterShape);
+    if (simd && filterGradTnFits(g, filterShape)) return filterGradTn(s, simd, x, dy, g, filterShape);
     if (simd) return filterGradGemm(s, simd, x, dy, g, filterShape);
     const rows = filterGradAxis(g.rows);
     const cols = filterGradAxis(g.cols);

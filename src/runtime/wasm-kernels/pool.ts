@@ -19,7 +19,10 @@ export type SimdTask = SimdCall[];
 export interface SimdPool {
   /** Threads a `run` spreads over, the caller's included. */
   readonly threads: number;
-  /** Runs tasks[0] here and the others on helper threads at the same time; returns when all are done. */
+  /**
+   * Runs the tasks at the same time, each thread taking a contiguous group of them in order (the
+   * first group here, the others on helper threads); returns when all are done.
+   */
   run(tasks: SimdTask[]): void;
 }
 
@@ -43,7 +46,7 @@ const STARTED = 3;
 /** How long the first task waits for a helper to start before the caller does the work itself. */
 const START_TIMEOUT_MS = 10_000;
 const HEADER_BYTES = 16;
-const MAX_WORDS = 256;
+const MAX_WORDS = 1024;
 
 /**
  * The helper's whole program. It waits on the control block (Atomics.wait: no event loop, no
@@ -135,11 +138,12 @@ export function threadPool(simd: SimdKernels, module: WebAssembly.Module, memory
   let checked = false;
   return {
     threads,
-    run(tasks) {
+    run(ungrouped) {
       if (!checked) {
         helpers = helpers.filter((helper) => helper.ready());
         checked = true;
       }
+      const tasks = splitRange(0, ungrouped.length, threads).map(({ first, count }) => ungrouped.slice(first, first + count).flat());
       const posted = helpers.slice(0, tasks.length - 1);
       posted.forEach((helper, i) => helper.post(tasks[i + 1]!));
       try {
@@ -155,7 +159,7 @@ export function threadPool(simd: SimdKernels, module: WebAssembly.Module, memory
 }
 
 /** [first, first + count) split into at most `parts` nonempty contiguous ranges, sizes within one. */
-export function splitRange(first: number, count: number, parts: number): Array<{ first: number; count: number }> {
+export function splitRange(first: number, count: number, parts: number): Share[] {
   const n = Math.max(1, Math.min(parts, count));
   return Array.from({ length: n }, (_, i) => {
     const from = first + Math.floor((count * i) / n);
@@ -163,7 +167,28 @@ export function splitRange(first: number, count: number, parts: number): Array<{
   });
 }
 
+export type Share = { first: number; count: number };
+
 /** Runs `task` once per thread on that thread's share of `count` items (images, matrix rows). */
-export function runSplit(pool: SimdPool, count: number, task: (share: { first: number; count: number }, part: number) => SimdTask): void {
+export function runSplit(pool: SimdPool, count: number, task: (share: Share, part: number) => SimdTask): void {
   pool.run(splitRange(0, count, pool.threads).map(task));
+}
+
+/**
+ * How many partial sums a reduction over the batch (a filter or bias gradient) is split into,
+ * whatever the thread count. Each share adds up its items in order into a copy of its own and the
+ * copies are added in order, so the sum has the same bits on 1 thread as on 8: a run resumed on
+ * another thread count (the load rule may pick one thread), or repeated with another `--threads`,
+ * ends with the same weights. 8 keeps up to 8 threads busy; fewer threads take several shares each.
+ */
+export const REDUCTION_SHARES = 8;
+
+/** [0, count) split into the reduction's shares (at most REDUCTION_SHARES, fewer for fewer items). */
+export function reductionShares(count: number): Share[] {
+  return splitRange(0, count, REDUCTION_SHARES);
+}
+
+/** Runs `task` once per reduction share of `count` items, the shares spread over the pool's threads. */
+export function runShares(pool: SimdPool, count: number, task: (share: Share, part: number) => SimdTask): void {
+  pool.run(reductionShares(count).map(task));
 }
