@@ -38,8 +38,11 @@ interface Result {
   kernels: string[];
 }
 
-/** Softmax outputs, the gradients and the kernels of one training step (the images as a variable too). */
-async function trainingStep(model: tf.LayersModel, images: tf.Tensor4D, labels: Int32Array): Promise<Result> {
+/**
+ * Softmax outputs, the gradients and the kernels of one training step (the images as a variable
+ * too); `shapes` collects each kernel's output shapes.
+ */
+async function trainingStep(model: tf.LayersModel, images: tf.Tensor4D, labels: Int32Array, shapes?: Map<string, number[][]>): Promise<Result> {
   let probs = new Float32Array();
   let grads: Float32Array[] = [];
   const profile = await tf.profile(() => {
@@ -54,60 +57,89 @@ async function trainingStep(model: tf.LayersModel, images: tf.Tensor4D, labels: 
     grads = [...weights, x].map((w) => g[w.name]!.dataSync() as Float32Array);
     tf.dispose([x, y, value, ...Object.values(g)]);
   });
+  for (const k of profile.kernels) shapes?.set(k.name, [...(shapes.get(k.name) ?? []), ...k.outputShapes]);
   return { probs, grads, kernels: profile.kernels.map((k) => k.name) };
 }
 
 const count = (kernels: string[], name: string) => kernels.filter((k) => k === name).length;
 
+/**
+ * One training step of the model `build` makes on the first 12 Fashion-MNIST test images cut to
+ * size x size, fused on wasm against unfused on cpu from the same weights: the outputs and every
+ * gradient agree, and the fused step leaks no tensor. Returns the wasm step and its kernels' output shapes.
+ */
+async function fusedMatchesCpu(build: () => tf.LayersModel, size: number): Promise<Result & { shapes: Map<string, number[][]> }> {
+  const data = await readIdxImages(shared('datasets', 'fashion-mnist', 't10k-images-idx3-ubyte.gz'));
+  const allLabels = await readIdxLabels(shared('datasets', 'fashion-mnist', 't10k-labels-idx1-ubyte.gz'));
+  const n = 12;
+  const images = new Float32Array(n * size * size).map((_, i) => {
+    const [img, r, c] = [Math.floor(i / (size * size)), Math.floor(i / size) % size, i % size];
+    return data.data[img * 784 + r * 28 + c]! / 255;
+  });
+  const labels = Int32Array.from(allLabels.subarray(0, n));
+
+  const model = build();
+  const weights = model.getWeights().map((w) => ({ values: w.dataSync().slice(), shape: w.shape }));
+  const shapes = new Map<string, number[][]>();
+  const onBackend = async (backend: string, fused: boolean): Promise<Result> => {
+    await tf.setBackend(backend);
+    const copy = build();
+    const initial = weights.map((w) => tf.tensor(w.values, w.shape));
+    copy.setWeights(initial);
+    const x = tf.tensor4d(images, [n, size, size, 1]);
+    tf.dispose(initial);
+    const run = () => trainingStep(copy, x, labels, fused ? shapes : undefined);
+    const tensorsBefore = tf.memory().numTensors;
+    const result = fused ? await withFusedConvolutions(copy, run) : await run();
+    assert.equal(tf.memory().numTensors, tensorsBefore, `tensors leaked by a training step on ${backend}`);
+    tf.dispose(x);
+    copy.dispose();
+    return result;
+  };
+
+  const expected = await onBackend('cpu', false);
+  const actual = await onBackend('wasm', true);
+  assert.ok(expected.kernels.includes('Relu') && expected.kernels.includes('MaxPool'), 'the cpu reference ran fused too');
+  assert.ok(relativeError(actual.probs, expected.probs) <= TOLERANCE, 'outputs differ');
+  const names = [...model.trainableWeights.map((w) => w.originalName), 'input images'];
+  assert.equal(actual.grads.length, names.length);
+  actual.grads.forEach((g, i) => {
+    const err = relativeError(g, expected.grads[i]!);
+    assert.ok(err <= TOLERANCE, `gradient of ${names[i]}: relative error ${err}`);
+  });
+  model.dispose();
+  return { ...actual, shapes };
+}
+
 for (const [size, padding] of [[28, 'same'], [27, 'valid']] as const) {
   test(`Conv2D layers trained as fused kernels (wasm) give the unfused outputs and gradients (cpu), and leak nothing: ${size}x${size}, ${padding}`, async () => {
-    const data = await readIdxImages(shared('datasets', 'fashion-mnist', 't10k-images-idx3-ubyte.gz'));
-    const allLabels = await readIdxLabels(shared('datasets', 'fashion-mnist', 't10k-labels-idx1-ubyte.gz'));
-    const n = 12;
-    // The first n test images, cropped to size x size (27: the conv output is odd, the pool drops a row).
-    const images = new Float32Array(n * size * size).map((_, i) => {
-      const [img, r, c] = [Math.floor(i / (size * size)), Math.floor(i / size) % size, i % size];
-      return data.data[img * 784 + r * 28 + c]! / 255;
-    });
-    const labels = Int32Array.from(allLabels.subarray(0, n));
-
-    const model = buildModel(size, padding);
-    const weights = model.getWeights().map((w) => ({ values: w.dataSync().slice(), shape: w.shape }));
-    const onBackend = async (backend: string, fused: boolean): Promise<Result> => {
-      await tf.setBackend(backend);
-      const copy = buildModel(size, padding);
-      const initial = weights.map((w) => tf.tensor(w.values, w.shape));
-      copy.setWeights(initial);
-      const x = tf.tensor4d(images, [n, size, size, 1]);
-      tf.dispose(initial);
-      const run = () => trainingStep(copy, x, labels);
-      const tensorsBefore = tf.memory().numTensors;
-      const result = fused ? await withFusedConvolutions(copy, run) : await run();
-      assert.equal(tf.memory().numTensors, tensorsBefore, `tensors leaked by a training step on ${backend}`);
-      tf.dispose(x);
-      copy.dispose();
-      return result;
-    };
-
-    const expected = await onBackend('cpu', false);
-    const actual = await onBackend('wasm', true);
-
+    // 27: the conv output is odd, the pool drops a row.
+    const actual = await fusedMatchesCpu(() => buildModel(size, padding), size);
     assert.equal(count(actual.kernels, 'TlConvReluPool'), 1, `ran ${actual.kernels.join(' ')}`);
     assert.equal(count(actual.kernels, 'TlConvReluPoolGrad'), 1);
     assert.equal(count(actual.kernels, 'FusedConv2D'), 3);
     assert.ok(actual.kernels.includes('TlReluBiasGrad'));
     for (const unfused of ['Relu', 'MaxPool', 'MaxPoolGrad']) assert.equal(count(actual.kernels, unfused), 0, `${unfused} ran as its own kernel`);
-    assert.ok(expected.kernels.includes('Relu') && expected.kernels.includes('MaxPool'), 'the cpu reference ran fused too');
-    assert.ok(relativeError(actual.probs, expected.probs) <= TOLERANCE, 'outputs differ');
-    const names = [...model.trainableWeights.map((w) => w.originalName), 'input images'];
-    assert.equal(actual.grads.length, names.length);
-    actual.grads.forEach((g, i) => {
-      const err = relativeError(g, expected.grads[i]!);
-      assert.ok(err <= TOLERANCE, `gradient of ${names[i]}: relative error ${err}`);
-    });
-    model.dispose();
   });
 }
+
+test('a Conv2D whose pooling layer reads fewer rows and columns than it makes computes only those (same outputs and gradients)', async () => {
+  // 27 -> conv 25 -> pool 12 -> 'same' conv 12, of which a 3/2 max pool reads 11 -> 5 -> 'valid' conv 3, of which a 2x2 average pool reads 2.
+  const build = () => tf.sequential({
+    layers: [
+      tf.layers.conv2d({ inputShape: [27, 27, 1], filters: 8, kernelSize: 3, activation: 'relu' }),
+      tf.layers.maxPooling2d({ poolSize: 2 }),
+      tf.layers.conv2d({ filters: 8, kernelSize: 3, padding: 'same', activation: 'relu' }),
+      tf.layers.maxPooling2d({ poolSize: 3, strides: 2 }),
+      tf.layers.conv2d({ filters: 8, kernelSize: 3, activation: 'relu' }),
+      tf.layers.averagePooling2d({ poolSize: 2 }),
+      tf.layers.flatten(),
+      tf.layers.dense({ units: 10, activation: 'softmax' }),
+    ],
+  });
+  const actual = await fusedMatchesCpu(build, 27);
+  assert.deepEqual(actual.shapes.get('FusedConv2D'), [[12, 11, 11, 8], [12, 2, 2, 8]]);
+});
 
 test('without wasm SIMD the first block is not fused into one kernel (its loops have no fallback); the layers still are', async () => {
   await tf.setBackend('wasm');

@@ -326,9 +326,10 @@ test('matrix products on wasm match cpu in every transpose combination, with b n
   const rng = new Rng(11);
   const backend = tf.engine().findBackend('wasm') as unknown as { numDataIds(): number };
   const dataBefore = backend.numDataIds();
-  // [32,512] x [512,1024] and [8,12] x [12,40] take the swapped product while b is new (much wider than a has
-  // rows, every side a multiple of 4; with transposeB always); the others, and a b used before, the plain one.
-  for (const [m, k, n] of [[32, 512, 1024], [32, 576, 64], [8, 12, 40], [3, 5, 30], [2, 6, 4]] as const) {
+  // While b is new (with transposeB always): [32,512] x [512,1024], [32,576] x [576,64] and [8,12] x [12,40]
+  // run in gemm_tn (at most 128 rows, every side a multiple of 4); [160,64] x [64,1024] takes the swapped
+  // product (much wider than a has rows); the others, and a b used before, the plain one.
+  for (const [m, k, n] of [[32, 512, 1024], [32, 576, 64], [8, 12, 40], [160, 64, 1024], [3, 5, 30], [2, 6, 4]] as const) {
     for (const [transposeA, transposeB] of [[false, false], [false, true], [true, false], [true, true]] as const) {
       const a = randomData(rng, transposeA ? [k, m] : [m, k]);
       const b = randomData(rng, transposeB ? [n, k] : [k, n]);
@@ -357,6 +358,26 @@ test('Transpose of the last two axes on wasm (own 4x4 blocks where the sides all
     const actual = await runOn('wasm', 'Transpose', { x }, { perm });
     assert.deepEqual(actual, expected, `shape ${shape}`);
   }
+});
+
+test('Slice on wasm (copied on the heap) has the gradient of the cpu Slice, a full-size slice included, and leaks nothing', async () => {
+  const rng = new Rng(13);
+  const x = randomData(rng, [2, 5, 6, 4]);
+  for (const [begin, size] of [[[0, 0, 0, 0], [-1, -1, -1, -1]], [[0, 0, 0, 0], [-1, 4, 5, -1]], [[1, 1, 2, 0], [1, 3, 3, 4]]]) {
+    const gradient = async (backend: string) => {
+      await tf.setBackend(backend);
+      const input = tf.tensor(x.values, x.shape);
+      const before = tf.memory().numTensors;
+      const dx = tf.grad((t: tf.Tensor) => tf.sum(tf.square(tf.slice(t, begin!, size!))))(input);
+      const values = dx.dataSync().slice();
+      tf.dispose(dx);
+      assert.equal(tf.memory().numTensors, before, `tensors leaked on ${backend}`);
+      tf.dispose(input);
+      return values;
+    };
+    assert.deepEqual(await gradient('wasm'), await gradient('cpu'), `slice ${begin} ${size}`);
+  }
+  await tf.setBackend('wasm');
 });
 
 test("Sum's training gradient (no JavaScript-filled ones) equals tfjs's own, for whole and partial reductions", async () => {

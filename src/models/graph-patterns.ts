@@ -27,6 +27,20 @@ export function isChannelsLastBatchNorm(layer: tf.layers.Layer): boolean {
   return layer.getClassName() === 'BatchNormalization' && (axis === -1 || axis === 3);
 }
 
+/** A 2-D max or average pooling layer's window, when it pools channels-last with 'valid' padding. */
+export interface ValidPool2D {
+  poolSize: [number, number];
+  strides: [number, number];
+}
+
+export function validPool2D(layer: tf.layers.Layer): ValidPool2D | undefined {
+  if (layer.getClassName() !== 'MaxPooling2D' && layer.getClassName() !== 'AveragePooling2D') return undefined;
+  const config = layerConfig(layer) as { poolSize?: [number, number]; strides?: [number, number]; padding?: string; dataFormat?: string };
+  const { poolSize, strides } = config;
+  const plain = config.padding === 'valid' && config.dataFormat === 'channelsLast' && poolSize?.length === 2 && strides?.length === 2;
+  return plain ? { poolSize, strides } : undefined;
+}
+
 interface GraphNode {
   inputTensors: tf.SymbolicTensor[];
   outboundLayer: tf.layers.Layer;

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../util/rng.js';
 import { withTlKernels } from '../runtime/patches.js';
 import { affineReluSupports, batchNormRelu, CONV_RELU_POOL, convReluPoolSupports, fusedConvSupports, hasFusedConvGradient } from '../runtime/wasm-kernels/index.js';
-import { layerConfig, reluCap, soleConsumer, soleInput } from '../models/graph-patterns.js';
+import { reluCap, soleConsumer, soleInput, validPool2D } from '../models/graph-patterns.js';
 
 type LayerWithChildren = tf.layers.Layer & { layers?: tf.layers.Layer[] };
 type LayerCall = tf.layers.Layer['call'];
@@ -147,23 +147,58 @@ function poolOfFirstBlock(model: tf.LayersModel, layer: tf.layers.Layer): tf.lay
   const input = soleInput(layer);
   const pool = soleConsumer(layer);
   if (!input || !pool || !model.inputs.some((t) => t.id === input.id)) return undefined;
-  const config = layerConfig(pool) as { poolSize?: number[]; strides?: number[]; padding?: string; dataFormat?: string };
-  const twoByTwo = (v: number[] | undefined) => v?.length === 2 && v.every((d) => d === 2);
-  const plainPool = pool.getClassName() === 'MaxPooling2D' && twoByTwo(config.poolSize) && twoByTwo(config.strides) &&
-    config.padding === 'valid' && config.dataFormat === 'channelsLast';
-  return plainPool ? pool : undefined;
+  const window = validPool2D(pool);
+  const twoByTwo = (v: number[] | undefined) => v?.every((d) => d === 2);
+  return pool.getClassName() === 'MaxPooling2D' && twoByTwo(window?.poolSize) && twoByTwo(window?.strides) ? pool : undefined;
 }
 
-/** The conv layer's call as one kernel: FusedConv2D, or CONV_RELU_POOL for a first block. */
-function fusedCall(conv: Conv2DLayer, activation: 'relu' | 'linear', pooled: boolean): LayerCall {
+/**
+ * The rows and columns of `layer`'s output that its sole consumer, a 'valid' pooling layer, reads,
+ * when that is fewer than the layer makes: over n values a window p with stride s reads only the
+ * first (floor((n - p) / s) * s + p). The seed CNN's second convolution makes 11x11 and its pool
+ * reads 10x10, so computing only those saves 17% of that layer forward and backward.
+ */
+function pooledExtent(layer: tf.layers.Layer): [number, number] | undefined {
+  const pool = soleConsumer(layer);
+  const window = pool && validPool2D(pool);
+  const [, rows, cols] = layer.outputShape as number[];
+  if (!window || !rows || !cols) return undefined;
+  const read = (n: number, p: number, s: number) => (n < p ? n : Math.floor((n - p) / s) * s + p);
+  const extent: [number, number] = [read(rows, window.poolSize[0], window.strides[0]), read(cols, window.poolSize[1], window.strides[1])];
+  return extent[0] < rows || extent[1] < cols ? extent : undefined;
+}
+
+/**
+ * `x` cut to the input rows and columns that a convolution's first `extent` outputs read, and the
+ * explicit padding that keeps those outputs where they were (dilation 1): the same outputs, from
+ * the same products, and gradients that differ only by the zeros the pool would have sent back.
+ */
+function cropToExtent(x: tf.Tensor4D, filterShape: number[], conv: Conv2DLayer, extent: [number, number]): { x: tf.Tensor4D; pad: tf.Conv2DAttrs['pad'] } {
+  const info = tf.backend_util.computeConv2DInfo(x.shape, filterShape as [number, number, number, number], conv.strides as [number, number], 1, conv.padding as 'valid' | 'same');
+  const axis = (size: number, kernel: number, stride: number, padBefore: number, outputs: number) => {
+    const reach = (outputs - 1) * stride + kernel - padBefore;
+    return { size: Math.min(size, reach), padAfter: Math.max(0, reach - size) };
+  };
+  const rows = axis(info.inHeight, info.filterHeight, info.strideHeight, info.padInfo.top, extent[0]);
+  const cols = axis(info.inWidth, info.filterWidth, info.strideWidth, info.padInfo.left, extent[1]);
+  const cropped = rows.size < info.inHeight || cols.size < info.inWidth ? tf.slice(x, [0, 0, 0, 0], [-1, rows.size, cols.size, -1]) : x;
+  return { x: cropped, pad: [[0, 0], [info.padInfo.top, rows.padAfter], [info.padInfo.left, cols.padAfter], [0, 0]] };
+}
+
+/**
+ * The conv layer's call as one kernel: FusedConv2D (on the input its pooling consumer reads, given
+ * `extent`), or CONV_RELU_POOL for a first block.
+ */
+function fusedCall(conv: Conv2DLayer, activation: 'relu' | 'linear', pooled: boolean, extent?: [number, number]): LayerCall {
   const attrs = { strides: conv.strides, pad: conv.padding, dataFormat: 'NHWC', dilations: conv.dilationRate, activation };
   return (inputs) =>
     tf.tidy(() => {
-      const x = Array.isArray(inputs) ? inputs[0]! : inputs;
+      const x = (Array.isArray(inputs) ? inputs[0]! : inputs) as tf.Tensor4D;
       const filter = conv.kernel.read();
       const bias = conv.bias?.read();
       if (pooled) return (tf.engine().runKernel(CONV_RELU_POOL, { x, filter, bias: bias! }, { pad: conv.padding }) as tf.Tensor[])[0]!;
-      return tf.engine().runKernel(tf.FusedConv2D, { x, filter, ...(bias ? { bias } : {}) }, attrs) as tf.Tensor;
+      const input = extent ? cropToExtent(x, filter.shape, conv, extent) : { x, pad: attrs.pad };
+      return tf.engine().runKernel(tf.FusedConv2D, { x: input.x, filter, ...(bias ? { bias } : {}) }, { ...attrs, pad: input.pad }) as tf.Tensor;
     });
 }
 
@@ -173,7 +208,8 @@ function fusedCall(conv: Conv2DLayer, activation: 'relu' | 'linear', pooled: boo
  * fused-conv-grad.ts). tfjs-layers asks for the same fused op, but tfjs splits it into Conv2D, Add
  * and Relu whenever a gradient is recorded: two more full passes over every feature map forward,
  * two backward. A grayscale model's first Conv2D(3x3, ReLU) -> MaxPooling2D(2) runs as one block
- * (conv-relu-pool.ts), the pool layer passing its input through. Same arithmetic; only where the
+ * (conv-relu-pool.ts), the pool layer passing its input through; a Conv2D that a 'valid' pool
+ * reads only part of computes only that part (pooledExtent). Same arithmetic; only where the
  * backend has the fused gradient kernels (wasm).
  */
 export function withFusedConvolutions<T>(model: tf.LayersModel, fn: () => Promise<T>): Promise<T> {
@@ -188,7 +224,7 @@ export function withFusedConvolutions<T>(model: tf.LayersModel, fn: () => Promis
       if (!activation) return undefined;
       const pool = poolOfFirstBlock(model, layer);
       if (pool) absorbedPools.add(pool);
-      return fusedCall(layer as unknown as Conv2DLayer, activation, pool !== undefined);
+      return fusedCall(layer as unknown as Conv2DLayer, activation, pool !== undefined, pool ? undefined : pooledExtent(layer));
     },
     fn,
   ));

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { type KernelScope, scoped, withKernelScope } from './scope.js';
+import { heapPtr, simdFor } from './simd.js';
 import type { KernelOverride } from './stock.js';
 
 /**
@@ -14,7 +15,7 @@ import type { KernelOverride } from './stock.js';
  * step, so in training every forward product packed it again: 4-5 ms of the 5.2 ms that
  * [32,512] x [512,1024] took, against 0.9 ms once packed. When b is new and much wider than a has
  * rows, the product is taken the other way round, C = (op(b)^T op(a)^T)^T, which packs only the
- * small op(a)^T.
+ * small op(a)^T. Against a batch of few rows it is not packed at all (gemmTnFits).
  */
 function swapLastTwo(scope: KernelScope, t: tf.TensorInfo): tf.TensorInfo {
   const perm = t.shape.map((_, i) => i);
@@ -55,12 +56,50 @@ function packsLessSwapped(p: Product): boolean {
   return fastTransposes && bIsNew && cols >= 4 * rows;
 }
 
+/** Multiply-adds up to which a product with a new b runs in gemm_tn (see gemmTnFits). */
+const GEMM_TN_MAX_MACS = 4e6;
+
+/**
+ * Whether the product runs in simd.wat's gemm_tn (C = A^T B, nothing packed) on the calling
+ * thread: one matrix, a new b (a Dense kernel in training, or its transpose in the backward pass),
+ * at most 4M multiply-adds (~0.3 ms there), sides multiples of 4. XNNPACK's threads save little on
+ * so small a product and it first packs op(b) and transposes what needs it: the seed CNN's three
+ * [32,576]-by-[576,64] products of a training step took 0.25-0.73 ms each on 2 threads, 0.1 ms this
+ * way. A fixed bound rather than the thread count decides, so the rounding (and the weights a run
+ * ends with) is the same on any number of threads.
+ */
+function gemmTnFits(p: Product): boolean {
+  const single = (t: tf.TensorInfo) => tf.util.sizeFromShape(t.shape.slice(0, -2)) === 1;
+  const [rows, cols] = outerSizes(p);
+  const inner = p.transposeA ? p.a.shape[p.a.shape.length - 2]! : p.a.shape[p.a.shape.length - 1]!;
+  const bIsNew = p.transposeB || !seenOperands.has(p.b.dataId);
+  return single(p.a) && single(p.b) && bIsNew && rows * cols * inner <= GEMM_TN_MAX_MACS && rows % 4 === 0 && cols % 4 === 0;
+}
+
+/** op(a) op(b) as gemm_tn(op(a)^T, op(b)): a transposed unless it already is, b only if it is. */
+function productByGemmTn(backend: BackendWasm, p: Product): tf.TensorInfo {
+  const simd = simdFor(backend)!;
+  const [rows, cols] = outerSizes(p);
+  return scoped(backend, (scope) => {
+    const aT = p.transposeA ? p.a : swapLastTwo(scope, p.a);
+    const opB = p.transposeB ? swapLastTwo(scope, p.b) : p.b;
+    const inner = aT.shape[aT.shape.length - 2]!;
+    const c = scope.alloc([...p.a.shape.slice(0, -2), rows, cols]);
+    simd.gemm_tn(heapPtr(backend, aT), heapPtr(backend, opB), heapPtr(backend, c), inner, rows, cols, 1);
+    return c;
+  });
+}
+
 export const batchMatMulOverride: KernelOverride = {
   kernelName: tf.BatchMatMul,
   wrap: (stock) => ({ inputs, backend, attrs }) => {
     const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
     const p: Product = { a, b, transposeA: !!(attrs as { transposeA?: boolean }).transposeA, transposeB: !!(attrs as { transposeB?: boolean }).transposeB };
     const plain = { ...attrs, transposeA: false, transposeB: false };
+    if (simdFor(backend as BackendWasm) && a.dtype === 'float32' && gemmTnFits(p)) {
+      if (!p.transposeB) seenOperands.add(b.dataId);
+      return productByGemmTn(backend as BackendWasm, p);
+    }
     const swapped = packsLessSwapped(p);
     if (!p.transposeB) seenOperands.add(b.dataId);
     if (!swapped && !p.transposeA && !p.transposeB) return stock({ inputs, backend, attrs });

@@ -107,13 +107,16 @@ export function withKernelScope<T>(backend: BackendWasm, body: (scope: KernelSco
 
 /**
  * Runs `body` with a fresh scope and returns its result with exactly one reference held for the
- * engine; every other tensor the body created is freed, also when it throws.
+ * engine; every other tensor the body created is freed, also when it throws. The result is always
+ * a new TensorInfo: a body may return one of the kernel's inputs (a full-size slice, an identity
+ * transpose), and the engine takes a returned Tensor as the output itself, so the tape would
+ * record x -> x and count the gradient through it twice.
  */
 export function scoped(backend: BackendWasm, body: (scope: KernelScope) => TensorInfo): TensorInfo {
   return withKernelScope(backend, (scope) => {
-    const result = body(scope);
-    backend.incRef(result.dataId);
-    return result;
+    const { dataId, shape, dtype } = body(scope);
+    backend.incRef(dataId);
+    return { dataId, shape, dtype };
   });
 }
 
