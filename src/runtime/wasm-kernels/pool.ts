@@ -19,10 +19,7 @@ export type SimdTask = SimdCall[];
 export interface SimdPool {
   /** Threads a `run` spreads over, the caller's included. */
   readonly threads: number;
-  /**
-   * Runs the tasks at the same time, each thread taking a contiguous group of them in order (the
-   * first group here, the others on helper threads); returns when all are done.
-   */
+  /** Runs the tasks at the same time, each thread taking the next one left; returns when all are done. */
   run(tasks: SimdTask[]): void;
 }
 
@@ -36,124 +33,151 @@ export function runTask(simd: SimdKernels, task: SimdTask): void {
   for (const { kernel, args } of task) (simd[kernel] as (...a: number[]) => void)(...args);
 }
 
-// A helper's control block: Int32 words [posted sequence, finished sequence, failed flag, started:
-// 1 ready, -1 could not start], then float64 words: the call count, then per call its export index,
-// argument count and arguments.
-const POSTED = 0;
-const FINISHED = 1;
-const FAILED = 2;
-const STARTED = 3;
+// The pool's control block, shared by the caller and every helper. Int32 words: the claim word
+// (run generation << INDEX_BITS | next task index), the task count, the tasks done, a failed flag,
+// the posted sequence helpers sleep on, then per helper its start state (1 ready, -1 could not
+// start). Then float64 words: per task the offset of its calls, then each task's call count and
+// per call its export index, argument count and arguments.
+const CLAIM = 0;
+const COUNT = 1;
+const DONE = 2;
+const FAILED = 3;
+const POSTED = 4;
+const STARTED = 5;
+const INDEX_BITS = 12;
+const INDEX_MASK = (1 << INDEX_BITS) - 1;
+/** The claim word of a closed run (being written, or over): an index no task has. */
+const CLOSED = INDEX_MASK;
+const GENERATIONS = 1 << (31 - INDEX_BITS);
 /** How long the first task waits for a helper to start before the caller does the work itself. */
 const START_TIMEOUT_MS = 10_000;
-const HEADER_BYTES = 16;
-const MAX_WORDS = 1024;
+const MAX_WORDS = INDEX_MASK + 1;
+
+type RunCall = (kernel: number, args: number[]) => void;
 
 /**
- * The helper's whole program. It waits on the control block (Atomics.wait: no event loop, no
- * message passing, a wake-up costs a futex), runs what was posted on its own instance of simd.wat
- * over the same memory, and publishes the sequence number it finished.
+ * Both sides' claim loop: take the next task of the open run (a compare-and-swap on the claim word,
+ * so a task runs once, and never one of a run that has closed), run it, count it done. The caller
+ * waits only for tasks a helper has claimed, not for helpers to wake: one that wakes late finds the
+ * tasks taken and sleeps again. Which thread runs which task changes no result, as each task writes
+ * its own part (REDUCTION_SHARES). The helpers run this function's source, with the same constants.
+ */
+function claimAndRun(state: Int32Array, words: Float64Array, run: RunCall): void {
+  for (;;) {
+    const claim = Atomics.load(state, CLAIM);
+    const index = claim & INDEX_MASK;
+    if (index >= Atomics.load(state, COUNT)) return;
+    if (Atomics.compareExchange(state, CLAIM, claim, claim + 1) !== claim) continue;
+    try {
+      let p = words[index]!;
+      const calls = words[p++]!;
+      for (let c = 0; c < calls; c++) {
+        const argCount = words[p + 1]!;
+        run(words[p]!, Array.from(words.subarray(p + 2, p + 2 + argCount)));
+        p += 2 + argCount;
+      }
+    } catch {
+      Atomics.store(state, FAILED, 1);
+    }
+    if (Atomics.add(state, DONE, 1) + 1 === Atomics.load(state, COUNT)) Atomics.notify(state, DONE);
+  }
+}
+
+/**
+ * The helper's whole program. It sleeps on the posted sequence (Atomics.wait: no event loop, no
+ * message passing, a wake-up costs a futex), then claims tasks of the open run beside the caller,
+ * running them on its own instance of simd.wat over the same memory.
  */
 const HELPER_SOURCE = `
 const { workerData } = require('node:worker_threads');
-const { module, memory, control, names } = workerData;
-const state = new Int32Array(control, 0, 4);
-const words = new Float64Array(control, ${HEADER_BYTES});
+const { module, memory, control, names, helper, stateWords, wordsOffset } = workerData;
+const [CLAIM, COUNT, DONE, FAILED, INDEX_MASK] = [${CLAIM}, ${COUNT}, ${DONE}, ${FAILED}, ${INDEX_MASK}];
+${claimAndRun.toString()}
+const state = new Int32Array(control, 0, stateWords);
+const words = new Float64Array(control, wordsOffset);
 let kernels;
 try {
   kernels = new WebAssembly.Instance(module, { env: { memory } }).exports;
-  Atomics.store(state, ${STARTED}, 1);
+  Atomics.store(state, ${STARTED} + helper, 1);
 } catch {
-  Atomics.store(state, ${STARTED}, -1);
+  Atomics.store(state, ${STARTED} + helper, -1);
 }
-Atomics.notify(state, ${STARTED});
+Atomics.notify(state, ${STARTED} + helper);
 let seen = 0;
 while (kernels) {
   Atomics.wait(state, ${POSTED}, seen);
   seen = Atomics.load(state, ${POSTED});
-  try {
-    let p = 1;
-    for (let c = 0; c < words[0]; c++) {
-      const kernel = kernels[names[words[p]]];
-      const args = Array.from(words.subarray(p + 2, p + 2 + words[p + 1]));
-      p += 2 + words[p + 1];
-      kernel(...args);
-    }
-  } catch {
-    Atomics.store(state, ${FAILED}, 1);
-  }
-  Atomics.store(state, ${FINISHED}, seen);
-  Atomics.notify(state, ${FINISHED});
+  claimAndRun(state, words, (kernel, args) => kernels[names[kernel]](...args));
 }
 `;
 
-class Helper {
-  private readonly state: Int32Array;
-  private readonly words: Float64Array;
-  private sequence = 0;
-
-  constructor(module: WebAssembly.Module, memory: WebAssembly.Memory, private readonly names: string[]) {
-    const control = new SharedArrayBuffer(HEADER_BYTES + MAX_WORDS * 8);
-    this.state = new Int32Array(control, 0, 4);
-    this.words = new Float64Array(control, HEADER_BYTES);
-    // unref: a helper parked in Atomics.wait must never keep the process alive.
-    new Worker(HELPER_SOURCE, { eval: true, workerData: { module, memory, control, names } }).unref();
-  }
-
-  /**
-   * Whether the helper runs tasks: it has started (waiting for that the first time), rather than
-   * failed to (no wasm SIMD in workers, say) or not started in time, when the caller works alone.
-   */
-  ready(): boolean {
-    if (Atomics.load(this.state, STARTED) === 0) Atomics.wait(this.state, STARTED, 0, START_TIMEOUT_MS);
-    return Atomics.load(this.state, STARTED) === 1;
-  }
-
-  post(task: SimdTask): void {
-    let p = 1;
+/** Writes the task table: each task's offset, then its calls. */
+function writeTasks(words: Float64Array, names: string[], tasks: SimdTask[]): void {
+  let p = tasks.length;
+  tasks.forEach((task, i) => {
+    words[i] = p;
+    const size = task.reduce((n, call) => n + 2 + call.args.length, 1);
+    if (p + size > MAX_WORDS) throw new Error('simd pool: tasks too long for the control block');
+    words[p++] = task.length;
     for (const { kernel, args } of task) {
-      if (p + 2 + args.length > MAX_WORDS) throw new Error('simd pool: task too long for the control block');
-      this.words[p] = this.names.indexOf(kernel);
-      this.words[p + 1] = args.length;
-      this.words.set(args, p + 2);
+      words[p] = names.indexOf(kernel);
+      words[p + 1] = args.length;
+      words.set(args, p + 2);
       p += 2 + args.length;
     }
-    this.words[0] = task.length;
-    Atomics.store(this.state, POSTED, ++this.sequence);
-    Atomics.notify(this.state, POSTED);
-  }
-
-  /** Blocks until the posted task is done; false if it threw. */
-  wait(): boolean {
-    for (let done = Atomics.load(this.state, FINISHED); done !== this.sequence; done = Atomics.load(this.state, FINISHED)) {
-      Atomics.wait(this.state, FINISHED, done);
-    }
-    return Atomics.exchange(this.state, FAILED, 0) === 0;
-  }
+  });
 }
 
-/** A pool of `threads - 1` helpers beside the calling thread, each with simd.wat on `memory` (shared). */
+/** How many of the helpers have started, waiting for each the first time (up to START_TIMEOUT_MS). */
+function startedHelpers(state: Int32Array, helpers: number): number {
+  let started = 0;
+  for (let h = 0; h < helpers; h++) {
+    if (Atomics.load(state, STARTED + h) === 0) Atomics.wait(state, STARTED + h, 0, START_TIMEOUT_MS);
+    if (Atomics.load(state, STARTED + h) === 1) started++;
+  }
+  return started;
+}
+
+/**
+ * A pool of `threads - 1` helpers beside the calling thread, each with simd.wat on `memory`
+ * (shared). A helper that cannot start (no wasm SIMD in workers, or not within 10 s) is left out
+ * and the others, the caller included, take its tasks.
+ */
 export function threadPool(simd: SimdKernels, module: WebAssembly.Module, memory: WebAssembly.Memory, threads: number): SimdPool {
   const names = Object.keys(simd);
-  let helpers = Array.from({ length: threads - 1 }, () => new Helper(module, memory, names));
-  let checked = false;
+  const helpers = threads - 1;
+  const stateWords = STARTED + helpers;
+  const wordsOffset = Math.ceil((stateWords * 4) / 8) * 8;
+  const control = new SharedArrayBuffer(wordsOffset + MAX_WORDS * 8);
+  const state = new Int32Array(control, 0, stateWords);
+  const words = new Float64Array(control, wordsOffset);
+  Atomics.store(state, CLAIM, CLOSED);
+  for (let helper = 0; helper < helpers; helper++) {
+    // unref: a helper parked in Atomics.wait must never keep the process alive.
+    new Worker(HELPER_SOURCE, { eval: true, workerData: { module, memory, control, names, helper, stateWords, wordsOffset } }).unref();
+  }
+  const runHere: RunCall = (kernel, args) => (simd[names[kernel] as keyof SimdKernels] as (...a: number[]) => void)(...args);
+  let started: number | undefined;
+  let generation = 0;
   return {
     threads,
-    run(ungrouped) {
-      if (!checked) {
-        helpers = helpers.filter((helper) => helper.ready());
-        checked = true;
+    run(tasks) {
+      started ??= startedHelpers(state, helpers);
+      writeTasks(words, names, tasks);
+      generation = (generation + 1) % GENERATIONS;
+      Atomics.store(state, DONE, 0);
+      Atomics.store(state, FAILED, 0);
+      Atomics.store(state, COUNT, tasks.length);
+      Atomics.store(state, CLAIM, generation << INDEX_BITS);
+      if (started > 0 && tasks.length > 1) {
+        Atomics.add(state, POSTED, 1);
+        Atomics.notify(state, POSTED);
       }
-      const tasks = splitRange(0, ungrouped.length, threads).map(({ first, count }) => ungrouped.slice(first, first + count).flat());
-      const posted = helpers.slice(0, tasks.length - 1);
-      posted.forEach((helper, i) => helper.post(tasks[i + 1]!));
-      try {
-        runTask(simd, tasks[0] ?? []);
-        tasks.slice(posted.length + 1).forEach((task) => runTask(simd, task));
-      } finally {
-        // Always wait, so no helper still writes to the heap once the caller moves on.
-        const failed = posted.map((helper) => helper.wait()).some((ok) => !ok);
-        if (failed) throw new Error('a wasm SIMD kernel failed on a helper thread');
-      }
+      claimAndRun(state, words, runHere);
+      // Wait for the tasks helpers claimed, so none still writes to the heap once the caller moves on.
+      for (let done = Atomics.load(state, DONE); done < tasks.length; done = Atomics.load(state, DONE)) Atomics.wait(state, DONE, done);
+      Atomics.store(state, CLAIM, CLOSED);
+      if (Atomics.load(state, FAILED)) throw new Error('a wasm SIMD kernel failed');
     },
   };
 }
@@ -169,9 +193,13 @@ export function splitRange(first: number, count: number, parts: number): Share[]
 
 export type Share = { first: number; count: number };
 
-/** Runs `task` once per thread on that thread's share of `count` items (images, matrix rows). */
+/**
+ * Runs `task` on shares of `count` items (images, matrix rows) that the pool's threads take in
+ * turn: four per thread, so one that starts late (a helper waking, a core taken) leaves its
+ * shares to the others rather than keeping them waiting.
+ */
 export function runSplit(pool: SimdPool, count: number, task: (share: Share, part: number) => SimdTask): void {
-  pool.run(splitRange(0, count, pool.threads).map(task));
+  pool.run(splitRange(0, count, pool.threads === 1 ? 1 : 4 * pool.threads).map(task));
 }
 
 /**
