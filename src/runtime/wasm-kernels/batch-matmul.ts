@@ -30,30 +30,44 @@ function swapLastTwo(scope: KernelScope, t: tf.TensorInfo): tf.TensorInfo {
  */
 const seenOperands = new WeakSet<object>();
 
+/** A product op(a) op(b) and what the choice of loop depends on, read once per call. */
 interface Product {
   a: tf.TensorInfo;
   b: tf.TensorInfo;
   transposeA: boolean;
   transposeB: boolean;
+  /** Rows of op(a), columns of op(b), and the length they are summed over. */
+  rows: number;
+  cols: number;
+  inner: number;
+  /** One matrix each (no batch). */
+  single: boolean;
+  /** op(b) is not a tensor XNNPACK has packed before (always when b is transposed). */
+  bIsNew: boolean;
 }
 
-/** Rows of op(a) and columns of op(b). */
-function outerSizes(p: Product): [number, number] {
-  const [a1, a2] = p.a.shape.slice(-2) as [number, number];
-  const [b1, b2] = p.b.shape.slice(-2) as [number, number];
-  return [p.transposeA ? a2 : a1, p.transposeB ? b1 : b2];
+/** The product's sizes and operands' history; marks b as seen from then on. */
+function describeProduct(a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean): Product {
+  const [a1, a2] = a.shape.slice(-2) as [number, number];
+  const [b1, b2] = b.shape.slice(-2) as [number, number];
+  const single = (t: tf.TensorInfo) => tf.util.sizeFromShape(t.shape.slice(0, -2)) === 1;
+  const bIsNew = transposeB || !seenOperands.has(b.dataId);
+  if (!transposeB) seenOperands.add(b.dataId);
+  return {
+    a, b, transposeA, transposeB,
+    rows: transposeA ? a2 : a1,
+    cols: transposeB ? b1 : b2,
+    inner: transposeA ? a1 : a2,
+    single: single(a) && single(b),
+    bIsNew,
+  };
 }
 
 /** Whether packing op(b) would cost more than multiplying the other way round. */
 function packsLessSwapped(p: Product): boolean {
-  const single = (t: tf.TensorInfo) => tf.util.sizeFromShape(t.shape.slice(0, -2)) === 1;
-  if (!single(p.a) || !single(p.b)) return false;
-  const [rows, cols] = outerSizes(p);
-  const inner = p.transposeA ? p.a.shape[p.a.shape.length - 2]! : p.a.shape[p.a.shape.length - 1]!;
   // Only where every transpose takes transpose.ts's 4x4 blocks: the stock one is slower than packing.
-  const fastTransposes = rows % 4 === 0 && cols % 4 === 0 && inner % 4 === 0;
-  const bIsNew = p.transposeB || !seenOperands.has(p.b.dataId);
-  return fastTransposes && bIsNew && cols >= 4 * rows;
+  const fastTransposes = p.rows % 4 === 0 && p.cols % 4 === 0 && p.inner % 4 === 0;
+  return p.single && fastTransposes && p.bIsNew && p.cols >= 4 * p.rows;
 }
 
 /** Multiply-adds up to which a product with a new b runs in gemm_tn (see gemmTnFits). */
@@ -69,23 +83,17 @@ const GEMM_TN_MAX_MACS = 4e6;
  * ends with) is the same on any number of threads.
  */
 function gemmTnFits(p: Product): boolean {
-  const single = (t: tf.TensorInfo) => tf.util.sizeFromShape(t.shape.slice(0, -2)) === 1;
-  const [rows, cols] = outerSizes(p);
-  const inner = p.transposeA ? p.a.shape[p.a.shape.length - 2]! : p.a.shape[p.a.shape.length - 1]!;
-  const bIsNew = p.transposeB || !seenOperands.has(p.b.dataId);
-  return single(p.a) && single(p.b) && bIsNew && rows * cols * inner <= GEMM_TN_MAX_MACS && rows % 4 === 0 && cols % 4 === 0;
+  return p.single && p.bIsNew && p.rows * p.cols * p.inner <= GEMM_TN_MAX_MACS && p.rows % 4 === 0 && p.cols % 4 === 0;
 }
 
 /** op(a) op(b) as gemm_tn(op(a)^T, op(b)): a transposed unless it already is, b only if it is. */
 function productByGemmTn(backend: BackendWasm, p: Product): tf.TensorInfo {
   const simd = simdFor(backend)!;
-  const [rows, cols] = outerSizes(p);
   return scoped(backend, (scope) => {
     const aT = p.transposeA ? p.a : swapLastTwo(scope, p.a);
     const opB = p.transposeB ? swapLastTwo(scope, p.b) : p.b;
-    const inner = aT.shape[aT.shape.length - 2]!;
-    const c = scope.alloc([...p.a.shape.slice(0, -2), rows, cols]);
-    simd.gemm_tn(heapPtr(backend, aT), heapPtr(backend, opB), heapPtr(backend, c), inner, rows, cols, 1);
+    const c = scope.alloc([...p.a.shape.slice(0, -2), p.rows, p.cols]);
+    simd.gemm_tn(heapPtr(backend, aT), heapPtr(backend, opB), heapPtr(backend, c), p.inner, p.rows, p.cols, 1);
     return c;
   });
 }
@@ -94,14 +102,11 @@ export const batchMatMulOverride: KernelOverride = {
   kernelName: tf.BatchMatMul,
   wrap: (stock) => ({ inputs, backend, attrs }) => {
     const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
-    const p: Product = { a, b, transposeA: !!(attrs as { transposeA?: boolean }).transposeA, transposeB: !!(attrs as { transposeB?: boolean }).transposeB };
+    const { transposeA, transposeB } = attrs as { transposeA?: boolean; transposeB?: boolean };
+    const p = describeProduct(a, b, !!transposeA, !!transposeB);
     const plain = { ...attrs, transposeA: false, transposeB: false };
-    if (simdFor(backend as BackendWasm) && a.dtype === 'float32' && gemmTnFits(p)) {
-      if (!p.transposeB) seenOperands.add(b.dataId);
-      return productByGemmTn(backend as BackendWasm, p);
-    }
+    if (simdFor(backend as BackendWasm) && a.dtype === 'float32' && gemmTnFits(p)) return productByGemmTn(backend as BackendWasm, p);
     const swapped = packsLessSwapped(p);
-    if (!p.transposeB) seenOperands.add(b.dataId);
     if (!swapped && !p.transposeA && !p.transposeB) return stock({ inputs, backend, attrs });
     if (swapped) {
       return scoped(backend as BackendWasm, (scope) => {
