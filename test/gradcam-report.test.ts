@@ -7,7 +7,11 @@ import sharp from 'sharp';
 import { chromium } from 'playwright-core';
 import * as tf from '@tensorflow/tfjs';
 import { CHROMIUM, CHROMIUM_ARGS } from './chromium.js';
-import { shared, tempDir, tlBin } from './helpers.js';
+import { relativeError, shared, tempDir, tlBin } from './helpers.js';
+import { flowerBatch } from './onnx-fixtures.js';
+import type { RunConfig } from '../src/artifacts/run.js';
+import { multiOutputEngine } from '../src/models/engine.js';
+import { loadLayersModelFromDir } from '../src/models/layers-io.js';
 import { buildHead, joinBaseAndHead } from '../src/models/head.js';
 import { gradCam, splitAtFeatureLayer } from '../src/reporting/gradcam.js';
 import { initBackend } from '../src/runtime/backend.js';
@@ -76,7 +80,8 @@ test('Grad-CAM lights up where the evidence for the class is, in image orientati
   // Channel 0 is bright in the top-left 2x2 only (rows 0-1, columns 0-1).
   const x = tf.tidy(() => tf.mul(tf.oneHot(tf.tensor1d([0], 'int32'), 3).reshape([1, 1, 1, 3]), tf.pad(tf.ones([1, 2, 2, 1]), [[0, 0], [0, 4], [0, 4], [0, 0]]))) as tf.Tensor4D;
   const split = splitAtFeatureLayer(model, 'features')!;
-  const [forClass0, forClass1] = (await gradCam(split, tf.concat([x, x]) as tf.Tensor4D, [0, 1]).array()) as number[][][];
+  const outputs = [split.base.predict(tf.concat([x, x]))].flat() as [tf.Tensor4D, ...tf.Tensor[]];
+  const [forClass0, forClass1] = (await gradCam(split, outputs, [0, 1]).array()) as number[][][];
   assert.deepEqual(forClass0!.map((row) => row.map((v) => Math.round(v))), [0, 1, 2, 3, 4, 5].map((r) => [0, 1, 2, 3, 4, 5].map((c) => (r < 2 && c < 2 ? 1 : 0))));
   assert.ok(forClass1!.flat().every((v) => v === 0), 'no positive evidence for class 1');
   assert.equal(splitAtFeatureLayer(base, 'features'), undefined, 'a model without a tl head has nothing to differentiate');
@@ -89,6 +94,28 @@ test('MobileNetV2 0.35 from the Teachable Machine folder trains on flowers-5 at 
   const config = JSON.parse(readFileSync(path.join(runDir, 'run.json'), 'utf8')) as { backbone: { name: string; featureLayer: string } };
   assert.deepEqual([config.backbone.name, config.backbone.featureLayer], ['mobilenetv2', 'out_relu']);
   assert.ok(metrics.test.accuracy >= 0.95, `test accuracy ${metrics.test.accuracy}`);
+});
+
+test('Grad-CAM\'s base on ONNX Runtime (feature map and side input packed into one output) gives tfjs\'s outputs and heatmaps', async () => {
+  await initBackend();
+  const model = await loadLayersModelFromDir(runDir);
+  const split = splitAtFeatureLayer(model, 'out_relu')!;
+  assert.ok(split.base.outputs.length > 1, 'the multi-scale run reads the 2x copy\'s pooled features as a side input');
+  const config = JSON.parse(readFileSync(path.join(runDir, 'run.json'), 'utf8')) as RunConfig;
+  const batch = 6;
+  const x = await flowerBatch(batch, config.inputShape[0], config.preprocessing);
+  const engine = await multiOutputEngine(split.base);
+  const onnx = await engine.run(x, batch).finally(() => engine.dispose());
+  assert.equal(engine.name, 'onnxruntime');
+  const reference = [split.base.predict(tf.tensor4d(x, [batch, ...config.inputShape]))].flat() as [tf.Tensor4D, ...tf.Tensor[]];
+  const onnxTensors = reference.map((t, i) => tf.tensor(onnx[i]!, t.shape)) as [tf.Tensor4D, ...tf.Tensor[]];
+  for (const [i, t] of reference.entries()) assert.ok(relativeError(onnx[i]!, t.dataSync()) <= 1e-4, `output ${i}: relative error ${relativeError(onnx[i]!, t.dataSync())}`);
+  const classes = [0, 1, 2, 3, 4, 0];
+  const heat = gradCam(split, onnxTensors, classes).dataSync();
+  const expected = gradCam(split, reference, classes).dataSync();
+  assert.ok(relativeError(heat, expected) <= 1e-3, `heatmaps: relative error ${relativeError(heat, expected)}`);
+  tf.dispose([...reference, ...onnxTensors]);
+  model.dispose();
 });
 
 /** augmented.png as the run's first report drew it (the lr-find test has the report drawn again). */

@@ -15,7 +15,7 @@ const src = path.join(repoRoot, 'src');
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
     const p = path.join(dir, e.name);
-    return e.isDirectory() ? sourceFiles(p) : p.endsWith('.ts') ? [p] : [];
+    return e.isDirectory() ? sourceFiles(p) : /\.c?ts$/.test(p) ? [p] : [];
   });
 }
 
@@ -23,7 +23,7 @@ function sourceFiles(dir: string): string[] {
 function importsOf(file: string): string[] {
   const text = readFileSync(file, 'utf8');
   const specifiers = [...text.matchAll(/(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+['"](\.[^'"]+)['"]/g), ...text.matchAll(/import\(\s*['"](\.[^'"]+)['"]\s*\)/g)].map((m) => m[1]!);
-  return specifiers.map((s) => path.resolve(path.dirname(file), s.replace(/\.js$/, '.ts')));
+  return specifiers.map((s) => path.resolve(path.dirname(file), s.replace(/\.(c?)js$/, '.$1ts')));
 }
 
 const folderOf = (file: string) => path.relative(src, file).split(path.sep)[0]!;

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import tf from '../runtime/tf.cjs';
 import path from 'node:path';
 import { TlError } from '../util/errors.js';
 import { assetWeightsPath, isAssetCached, weightsCatalog } from './catalog.js';

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import tf from '../runtime/tf.cjs';
 import { batchNorm, checkInputShape, relu6, resolveWidth, SCALE_TO_PLUS_MINUS_ONE, SeededGlorot } from './layers.js';
 import type { BackboneSpec, BuildOptions } from './types.js';
 

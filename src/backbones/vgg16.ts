@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import tf from '../runtime/tf.cjs';
 import { checkInputShape, SeededGlorot } from './layers.js';
 import type { BackboneSpec, BuildOptions } from './types.js';
 

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import tf from '../runtime/tf.cjs';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { readModelArtifacts } from '../models/layers-io.js';

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import tf from '../runtime/tf.cjs';
 import { Rng } from '../util/rng.js';
 import type { Batch, BatchSource } from './batch-source.js';
 import type { DecodedImage } from './images.js';

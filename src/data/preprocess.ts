@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import tf from '../runtime/tf.cjs';
 import { tryDecodeImage, type DecodeOptions, type DecodeResult, type DecodedImage } from './images.js';
 
 /**

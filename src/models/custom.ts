@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import tf from '../runtime/tf.cjs';
 import { TlError } from '../util/errors.js';
 import { SeededGlorot } from '../runtime/seeded-init.js';
 

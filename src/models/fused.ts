@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import tf from '../runtime/tf.cjs';
 import { isChannelsLastBatchNorm, layerConfig, reluCap } from './graph-patterns.js';
 
 /**

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import tf from '../runtime/tf.cjs';
 
 /**
  * The transfer-learning classifier put on a frozen base's feature map:

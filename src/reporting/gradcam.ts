@@ -1,8 +1,9 @@
-import * as tf from '@tensorflow/tfjs';
+import tf from '../runtime/tf.cjs';
 import sharp from 'sharp';
 import type { PredictionRecord, RunConfig } from '../artifacts/run.js';
 import type { DecodedImage } from '../data/images.js';
 import { imagesToArray } from '../data/preprocess.js';
+import type { MultiOutputEngine } from '../models/engine.js';
 import { layerGraph, type LayerNode } from '../models/fused.js';
 import { isHeadLayer } from '../models/head.js';
 import { THUMB, type SampleLoader } from './grids.js';
@@ -70,10 +71,12 @@ export function splitAtFeatureLayer(model: tf.LayersModel, featureLayer: string)
   };
 }
 
-/** One heatmap per image, [n, h, w] in 0..1 (1 = the map's maximum), for the class each image is given. */
-export function gradCam(model: SplitModel, x: tf.Tensor4D, classes: readonly number[]): tf.Tensor3D {
+/**
+ * One heatmap per image, [n, h, w] in 0..1 (1 = the map's maximum), for the class each image is
+ * given, from the base's outputs for those images (the feature map, then the side inputs).
+ */
+export function gradCam(model: SplitModel, [features, ...sides]: readonly [tf.Tensor4D, ...tf.Tensor[]], classes: readonly number[]): tf.Tensor3D {
   return tf.tidy(() => {
-    const [features, ...sides] = [model.base.predict(x)].flat() as [tf.Tensor4D, ...tf.Tensor[]];
     const chosen = tf.oneHot(tf.tensor1d(classes as number[], 'int32'), model.classes);
     // Images are independent through the head, so one gradient of the summed scores gives each its own.
     const gradients = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(model.scores(a as tf.Tensor4D, sides), chosen)))(features);
@@ -82,6 +85,15 @@ export function gradCam(model: SplitModel, x: tf.Tensor4D, classes: readonly num
     const peak = tf.max(cam, [1, 2], true);
     return tf.div(cam, tf.maximum(peak, 1e-12)) as tf.Tensor3D;
   });
+}
+
+/**
+ * A split model with its base on an inference engine (ONNX Runtime by default): the base is all
+ * the arithmetic of a forward pass, so only the small rest is differentiated on tfjs.
+ */
+export interface GradCamModel {
+  split: SplitModel;
+  base: MultiOutputEngine;
 }
 
 /** Blue (cold) through cyan, yellow to red (hot): the 'jet' colours Grad-CAM figures use. */
@@ -130,7 +142,7 @@ const BATCH = 16;
  * model took them (run.json's input shape and preprocessing).
  */
 export async function gradCamThumbnails(
-  model: SplitModel,
+  model: GradCamModel,
   config: RunConfig,
   records: PredictionRecord[],
   load: SampleLoader,
@@ -149,14 +161,15 @@ export async function gradCamThumbnails(
 }
 
 async function heatmaps(
-  model: SplitModel,
+  { split, base }: GradCamModel,
   config: RunConfig,
   usable: { picture: DecodedImage; record: PredictionRecord }[],
 ): Promise<{ values: Float32Array; shape: [number, number] }[]> {
   const { data, shape } = imagesToArray(usable.map((u) => u.picture), config.preprocessing);
-  const x = tf.tensor4d(data, shape);
-  const cams = gradCam(model, x, usable.map((u) => u.record.predicted));
-  x.dispose();
+  const outputs = await base.run(data, shape[0]);
+  const tensors = split.base.outputs.map((o, i) => tf.tensor(outputs[i]!, [shape[0], ...o.shape.slice(1)] as number[])) as [tf.Tensor4D, ...tf.Tensor[]];
+  const cams = gradCam(split, tensors, usable.map((u) => u.record.predicted));
+  tf.dispose(tensors);
   const [n, h, w] = cams.shape;
   const values = (await cams.data()) as Float32Array;
   cams.dispose();

@@ -10,8 +10,9 @@ import { runFacts, formatDuration, speedIsHeadOnly } from './facts.js';
 import { composeGrid, loadThumbnails, placeholder, type GridOptions, type SampleLoader } from './grids.js';
 import { augmentedFigure, trainingAugmentation, AUGMENTED_VIEWS } from './augmented.js';
 import { formatLr, lrFindSpec, readLrFindResult, LR_FIND_FILE } from './lr-find-chart.js';
-import { gradCamLayer, gradCamThumbnails, splitAtFeatureLayer, type SplitModel } from './gradcam.js';
+import { gradCamLayer, gradCamThumbnails, splitAtFeatureLayer, type GradCamModel } from './gradcam.js';
 import { loadLayersModelFromDir } from '../models/layers-io.js';
+import { multiOutputEngine } from '../models/engine.js';
 import { initBackend } from '../runtime/backend.js';
 import { figure, page, scoreCell, section, table, numHeader, escapeHtml, type Cell, type FigureImage } from './html.js';
 import { renderVegaLite, type TopLevelSpec } from './vega.js';
@@ -245,12 +246,12 @@ async function lrFindPart({ config, lrFind }: RunFiles): Promise<Part> {
 
 /** What Grad-CAM needs: the run's model split at its feature layer, and how it takes its pictures. */
 interface GradCamSource {
-  model: SplitModel;
+  model: GradCamModel;
   config: RunConfig;
 }
 
 /** The run's model split at its feature layer, for runs that have one (transfer and fine-tuned runs on photos). */
-async function openGradCam(runDir: string, config: RunConfig): Promise<{ source: GradCamSource; dispose(): void } | undefined> {
+async function openGradCam(runDir: string, config: RunConfig): Promise<{ source: GradCamSource; dispose(): Promise<void> } | undefined> {
   const featureLayer = gradCamLayer(config);
   if (!featureLayer) return undefined;
   await initBackend();
@@ -260,7 +261,14 @@ async function openGradCam(runDir: string, config: RunConfig): Promise<{ source:
     model.dispose();
     return undefined;
   }
-  return { source: { model: split, config }, dispose: () => model.dispose() };
+  const base = await multiOutputEngine(split.base);
+  return {
+    source: { model: { split, base }, config },
+    dispose: async () => {
+      await base.dispose();
+      model.dispose();
+    },
+  };
 }
 
 /**
@@ -283,7 +291,7 @@ export async function writeReport(runDir: string, options: ReportOptions = {}): 
   try {
     predictions = await predictionsPart(files, options, load, gradCam?.source);
   } finally {
-    gradCam?.dispose();
+    await gradCam?.dispose();
   }
   const [curves, lrFind, evaluation, augmentation] = await drawn;
   const parts = [curves, lrFind, evaluation, predictions, augmentation];

@@ -1,5 +1,4 @@
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+import type { TopLevelSpec } from 'vega-lite';
 import sharp from 'sharp';
 
 export type { TopLevelSpec } from 'vega-lite';
@@ -30,6 +29,8 @@ export const CHART_CONFIG = {
  */
 export async function renderVegaLite(spec: TopLevelSpec, scale = 2): Promise<RenderedChart> {
   const withConfig = { ...spec, config: { ...CHART_CONFIG, ...(spec.config ?? {}) } } as TopLevelSpec;
+  // Loaded on first use: vega and vega-lite take a few hundred ms to load, and only reports draw.
+  const [vega, { compile }] = await Promise.all([import('vega'), import('vega-lite')]);
   const view = new vega.View(vega.parse(compile(withConfig).spec), { renderer: 'none', logLevel: vega.Warn });
   try {
     const svg = await view.toSVG();

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import tf from './tf.cjs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -28,14 +28,15 @@ export function requestedBackend(flag?: string): BackendName | undefined {
 
 async function tryTfjsNode(): Promise<void> {
   // Optional dependency: absent wherever libtensorflow could not be downloaded at install time.
-  await import('@tensorflow/tfjs-node' as string);
+  // require(), as for tfjs itself (./tf.cts): an import would run Node's export lexer over it.
+  require('@tensorflow/tfjs-node');
   if (tf.findBackend('tensorflow') === undefined && tf.engine().registryFactory['tensorflow'] === undefined) {
     throw new Error('@tensorflow/tfjs-node loaded but registered no backend');
   }
 }
 
 async function tryWasm(): Promise<void> {
-  const wasm = await import('@tensorflow/tfjs-backend-wasm');
+  const wasm = (await import('./tfjs-wasm.cjs')).default;
   const dist = path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + path.sep;
   wasm.setWasmPaths(dist);
   registerWasmKernels();
@@ -109,7 +110,7 @@ async function backendThreads(): Promise<{ threads: number; threadsReason: strin
     return { threads, threadsReason: reason };
   }
   if (backend === 'wasm') {
-    const wasm = await import('@tensorflow/tfjs-backend-wasm');
+    const wasm = (await import('./tfjs-wasm.cjs')).default;
     return { threads: wasm.getThreadsCount(), threadsReason: wasmThreads?.reason ?? 'started outside tl' };
   }
   if (backend === 'tensorflow') return { threads: os.availableParallelism(), threadsReason: 'libtensorflow uses every core' };

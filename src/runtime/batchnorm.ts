@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import tf from './tf.cjs';
 
 /**
  * Fast BatchNormalization training on every backend, with the same maths as stock tfjs.

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import tf from './tf.cjs';
 import type * as Ort from 'onnxruntime-node';
 import { errorLine, fileError, TlError } from '../util/errors.js';
 import { initBackend } from './backend.js';

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import tf from './tf.cjs';
 import { installFastBatchNorm, uninstallFastBatchNorm } from './batchnorm.js';
 import { TRAINING_GRADIENTS } from './wasm-kernels/index.js';
 

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import tf from '../runtime/tf.cjs';
 import path from 'node:path';
 import { RunDir, requireRunKind, type RunConfig, type RunMetrics } from '../artifacts/run.js';
 import { loadLayersModelFromDir } from '../models/layers-io.js';

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import tf from '../runtime/tf.cjs';
 import type { Rng } from '../util/rng.js';
 import { withTlKernels } from '../runtime/patches.js';
 import { affineReluSupports, batchNormRelu, CONV_RELU_POOL, convReluPoolSupports, fusedConvSupports, hasFusedConvGradient } from '../runtime/wasm-kernels/index.js';

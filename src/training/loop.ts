@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import tf from '../runtime/tf.cjs';
 import type { BatchSource } from '../data/batch-source.js';
 import type { EpochRecord } from '../artifacts/run.js';
 import { createProgress, logEvent } from '../runtime/progress.js';

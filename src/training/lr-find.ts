@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import tf from '../runtime/tf.cjs';
 import path from 'node:path';
 import { RunDir, requireRunKind } from '../artifacts/run.js';
 import { loadBackbone, parseWeightsSource } from '../backbones/index.js';

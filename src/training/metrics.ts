@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import tf from '../runtime/tf.cjs';
 import type { ClassMetrics, Evaluation } from '../artifacts/run.js';
 import type { BatchSource } from '../data/batch-source.js';
 import { yieldToEventLoop } from '../util/event-loop.js';

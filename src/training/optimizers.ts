@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import tf from '../runtime/tf.cjs';
 import { ADAM_UPDATE, type AdamHyperparameters, type AdamUpdateAttrs } from '../runtime/wasm-kernels/index.js';
 
 interface OptimizerVariable {

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import tf from '../runtime/tf.cjs';
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { glob, hasMagic } from 'glob';
@@ -8,7 +8,7 @@ import { decodeSamples, ImageBatchSource, listFolder, scanClassFolders, type Ima
 import { isImageFile } from '../data/images.js';
 import { mirrorImage } from '../data/augment.js';
 import { imagesToArray, loadImageFor } from '../data/preprocess.js';
-import * as mobilenet from '@tensorflow-models/mobilenet';
+import type * as mobilenet from '@tensorflow-models/mobilenet';
 import { IMAGENET_CLASSES } from '@tensorflow-models/mobilenet/dist/imagenet_classes.js';
 import { fileLoader } from '../models/layers-io.js';
 import { initBackend } from '../runtime/backend.js';
@@ -237,7 +237,9 @@ export async function loadImageNetClassifier(opts: ImageNetClassifierOptions = {
   await initBackend();
   const { inputRange } = resolveOptions(CLASSIFY_OPTIONS, opts);
   try {
-    return await mobilenet.load({
+    // Loaded on first use: it brings tfjs's graph-model converter, which only tl classify needs.
+    const { load } = await import('@tensorflow-models/mobilenet');
+    return await load({
       version: 1,
       alpha: 0.25,
       ...(opts.model ? { modelUrl: graphModelSource(opts.model), inputRange } : {}),

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import tf from '../../runtime/tf.cjs';
 import type { PreprocessingConfig } from '../../data/preprocess.js';
 import { ONNX_INPUT, ONNX_OUTPUT } from '../../runtime/engine.js';
 import { convActivation, layerGraph } from '../fused.js';

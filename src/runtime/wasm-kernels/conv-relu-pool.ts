@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import tf from '../tf.cjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { isOneChannel3x3, padded } from './conv2d-c1.js';
 import { nhwcConv2DInfo } from './input-gradient.js';

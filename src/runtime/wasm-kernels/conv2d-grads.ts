@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import tf from '../tf.cjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { filterGradAxis } from './geometry.js';
 import { type ConvGeometry, type InputGradPlan, convGeometry, inputGradPlan, inputGradient, nhwcConv2DInfo, phaseFilter } from './input-gradient.js';

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import tf from '../tf.cjs';
 import { adamUpdateKernel } from './adam.js';
 import { affineReluKernels } from './affine-relu.js';
 import { batchMatMulOverride } from './batch-matmul.js';

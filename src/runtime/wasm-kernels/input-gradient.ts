@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import tf from '../tf.cjs';
 import { type AxisConv, type InputGradAxis, inputGradAxis, phaseTaps } from './geometry.js';
 import type { KernelScope } from './scope.js';
 

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import tf from '../tf.cjs';
 
 /**
  * A replacement for a stock wasm kernel that handles the cases it is slow at and hands the

@@ -1,5 +1,5 @@
-import * as tf from '@tensorflow/tfjs';
-import * as wasmBackend from '@tensorflow/tfjs-backend-wasm';
+import tf from '../tf.cjs';
+import wasmBackend from '../tfjs-wasm.cjs';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
