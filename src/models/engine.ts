@@ -31,7 +31,7 @@ export interface MultiOutputEngine {
  * so the outputs are flattened and concatenated into one row per image, and cut apart again here.
  */
 export async function multiOutputEngine(model: tf.LayersModel): Promise<MultiOutputEngine> {
-  const sizes = model.outputs.map((o) => o.shape.slice(1).reduce((n: number, d) => n * d!, 1));
+  const sizes = model.outputs.map((o) => tf.util.sizeFromShape(o.shape.slice(1) as number[]));
   const flat = model.outputs.map((o) => (o.shape.length > 2 ? (tf.layers.flatten().apply(o) as tf.SymbolicTensor) : o));
   const packed = flat.length === 1 ? flat[0]! : (tf.layers.concatenate({ axis: -1 }).apply(flat) as tf.SymbolicTensor);
   const engine = await engineForModel(tf.model({ inputs: model.inputs, outputs: packed }));

@@ -1,4 +1,5 @@
 import tf from './tf.cjs';
+import wasm from './tfjs-wasm.cjs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -36,7 +37,6 @@ async function tryTfjsNode(): Promise<void> {
 }
 
 async function tryWasm(): Promise<void> {
-  const wasm = (await import('./tfjs-wasm.cjs')).default;
   const dist = path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + path.sep;
   wasm.setWasmPaths(dist);
   registerWasmKernels();
@@ -110,7 +110,6 @@ async function backendThreads(): Promise<{ threads: number; threadsReason: strin
     return { threads, threadsReason: reason };
   }
   if (backend === 'wasm') {
-    const wasm = (await import('./tfjs-wasm.cjs')).default;
     return { threads: wasm.getThreadsCount(), threadsReason: wasmThreads?.reason ?? 'started outside tl' };
   }
   if (backend === 'tensorflow') return { threads: os.availableParallelism(), threadsReason: 'libtensorflow uses every core' };
