@@ -18,6 +18,14 @@ export const ONNX_INPUT = 'input';
 export const ONNX_OUTPUT = 'output';
 export const ENGINES: readonly EngineName[] = ['onnxruntime', 'tfjs'];
 
+/**
+ * Images per forward pass when a model only infers (features, predict, evaluate). Per image, 8 runs
+ * as fast as 32 on ONNX Runtime (MobileNet 1.0 and VGG16 at 150x150, 2 threads), and a quarter of
+ * the activation memory is a quarter of the page faults while a session's arena first fills: the
+ * first batch of 32 through the two-scale MobileNet 0.25 took 330 ms against 57 once warm.
+ */
+export const INFERENCE_BATCH = 8;
+
 export interface InferenceEngine {
   readonly name: EngineName;
   /** One NHWC float32 batch of model input ([batch, ...inputShape], row-major) -> the output, row-major. */
@@ -84,6 +92,10 @@ export async function onnxEngine(model: Uint8Array | string, inputShape: readonl
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
+    // A memory pattern is planned after the first run and allocated as one new block on the second,
+    // so the second run faulted in all its activations again (390 ms against 57 warm); the arena
+    // alone reuses the first run's memory.
+    enableMemPattern: false,
     // Idle pool threads sleep instead of spin-waiting: image decoding (libuv threads) and other
     // processes share these cores, and spinning workers starve them (2 spinning threads ran MobileNet
     // at a third of the 1-thread speed on a busy 2-core machine).

@@ -10,7 +10,7 @@ import { Rng } from '../util/rng.js';
 import { decodeSamples, mapLimit, DECODE_CONCURRENCY, type DecodedImageMemo, type ImageSample } from '../data/image-folder.js';
 import { imagesToArray } from '../data/preprocess.js';
 import { createProgress } from '../runtime/progress.js';
-import type { EngineName, InferenceEngine } from '../runtime/engine.js';
+import { INFERENCE_BATCH, type EngineName, type InferenceEngine } from '../runtime/engine.js';
 import type { Batch, BatchSource } from '../data/batch-source.js';
 import type { DecodedImage } from '../data/images.js';
 
@@ -181,7 +181,7 @@ export async function computeViews(
 ): Promise<number> {
   const missing: FeatureView[] = [];
   for (const view of views) if (!(await cache.has(view.key))) missing.push(view);
-  const batchSize = opts.batchSize ?? 32;
+  const batchSize = opts.batchSize ?? INFERENCE_BATCH;
   const progress = createProgress({ label: opts.label ?? 'features', total: missing.length, unit: 'images' });
   const chunks: FeatureView[][] = [];
   for (let i = 0; i < missing.length; i += batchSize) chunks.push(missing.slice(i, i + batchSize));

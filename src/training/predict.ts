@@ -12,6 +12,7 @@ import type * as mobilenet from '@tensorflow-models/mobilenet';
 import { IMAGENET_CLASSES } from '@tensorflow-models/mobilenet/dist/imagenet_classes.js';
 import { fileLoader } from '../models/layers-io.js';
 import { initBackend } from '../runtime/backend.js';
+import { INFERENCE_BATCH } from '../runtime/engine.js';
 import { errorLine, fileError, TlError } from '../util/errors.js';
 import { evaluateModel } from './metrics.js';
 import { runInference } from './run-engine.js';
@@ -122,7 +123,7 @@ export async function predictFiles(
   const { topK: k } = resolveOptions(PREDICT_OPTIONS, opts);
   const skipped = new Map<string, string>();
   const predictions: FilePrediction[] = [];
-  const batchSize = opts.batchSize ?? 32;
+  const batchSize = opts.batchSize ?? INFERENCE_BATCH;
   const samples: ImageSample[] = files.map((file) => ({ file, label: -1 }));
   const { engine, preprocessing } = await runInference(run);
   try {
@@ -173,7 +174,7 @@ async function evaluationFolder(dataDir: string, labels: readonly string[]): Pro
 }
 
 /** Score a run on a folder of class sub-folders (named like the run's classes). */
-export async function evaluateRun(run: LoadedRun, dataDir: string, batchSize = 32): Promise<RunEvaluation> {
+export async function evaluateRun(run: LoadedRun, dataDir: string, batchSize = INFERENCE_BATCH): Promise<RunEvaluation> {
   const folder = await evaluationFolder(dataDir, run.labels);
   const scanned = await scanClassFolders(folder, run.labels);
   const skipped = new Map(scanned.skipped.map((s) => [s.file, s.reason]));
