@@ -10,6 +10,7 @@ import { fileError } from '../util/errors.js';
 import { fit, type TrainingCallbacks } from './loop.js';
 import { runFingerprint } from './checkpoint.js';
 import { evaluateOnEngine } from './run-engine.js';
+import { INFERENCE_BATCH } from '../runtime/engine.js';
 import { ADAM_LR_OPTION, OUT_OPTION, PATIENCE_OPTION, RESTORE_BEST_OPTION, TRANSFER_BATCH_SIZE_OPTION, VAL_SPLIT_OPTION, positiveInteger, resolveOptions, type OptionTable, type ValueType } from '../util/options.js';
 import { augmentImage, augmentText, augmentType, mirrorImage, parseAugment, isAugmenting } from '../data/augment.js';
 import { datasetInfo, filePredictions, heldOutFacts } from './run-facts.js';
@@ -147,7 +148,8 @@ async function finetuneInto(
   });
   const test = new ImageBatchSource(data.test, inputShape, preprocessing, skipped);
   const mirrored = hp.tta ? [new ImageBatchSource(data.test, inputShape, preprocessing, skipped, mirrorImage)] : [];
-  const { evaluation, samples, engine } = await evaluateOnEngine(model, test, labels, batchSize, mirrored);
+  // Scored in inference batches, as tl evaluate scores the saved run (the mini-batch size is training's).
+  const { evaluation, samples, engine } = await evaluateOnEngine(model, test, labels, INFERENCE_BATCH, mirrored);
   const testUsed = data.test.filter((s) => !skipped.has(s.file));
 
   const metrics: RunMetrics = {
