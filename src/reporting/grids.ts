@@ -2,6 +2,7 @@ import path from 'node:path';
 import sharp, { type OverlayOptions } from 'sharp';
 import type { PredictionRecord, SampleSource } from '../artifacts/run.js';
 import type { DecodedImage } from '../data/images.js';
+import { DECODE_CONCURRENCY, mapLimit } from '../data/image-folder.js';
 
 /** Produces the picture of one sample, or fails (the cell then shows a placeholder). */
 export type SampleLoader = (source: SampleSource) => Promise<DecodedImage | Buffer>;
@@ -42,21 +43,24 @@ export async function placeholder(): Promise<Buffer> {
   return sharp(Buffer.from(svg)).png().toBuffer();
 }
 
-/** Loads each sample's picture once; a missing photo becomes a grey "not found" tile, not a failed report. */
+/**
+ * Loads each sample's picture once; a missing photo becomes a grey "not found" tile, not a failed
+ * report. A few at a time: each tile is a sharp pipeline on the thread pool, and one after another
+ * left the process waiting on them.
+ */
 export async function loadThumbnails(
   records: PredictionRecord[],
   load: SampleLoader,
 ): Promise<{ thumbs: Buffer[]; missing: number }> {
   let missing = 0;
-  const thumbs: Buffer[] = [];
-  for (const r of records) {
+  const thumbs = await mapLimit(records, DECODE_CONCURRENCY, async (r) => {
     try {
-      thumbs.push(await thumbnail(await load(r.source)));
+      return await thumbnail(await load(r.source));
     } catch {
       missing++;
-      thumbs.push(await placeholder());
+      return placeholder();
     }
-  }
+  });
   return { thumbs, missing };
 }
 
