@@ -6,7 +6,7 @@ import { emitMessage } from '../runtime/context.js';
 import { withTlKernels } from '../runtime/patches.js';
 import { adam, sparseCrossEntropy } from './optimizers.js';
 import { scoreSamples } from './metrics.js';
-import { withBatchNormInference, withFusedConvolutions, withSeededDropout } from './layer-patches.js';
+import { withBatchNormInference, withFastL2, withFusedConvolutions, withSeededDropout } from './layer-patches.js';
 import { Rng } from '../util/rng.js';
 import { yieldToEventLoop } from '../util/event-loop.js';
 import { loadCheckpoint, saveCheckpoint, type Checkpoint, type LoopState } from './checkpoint.js';
@@ -272,7 +272,12 @@ export async function fit(model: tf.LayersModel, train: BatchSource, opts: FitOp
   };
 
   const patched = () => withSeededDropout(model, dropoutRng, () => (opts.batchNorm === 'inference' ? withBatchNormInference(model, run) : run()));
-  await withTlKernels(() => withFusedConvolutions(model, patched));
+  try {
+    await withTlKernels(() => withFusedConvolutions(model, () => withFastL2(model, patched)));
+  } finally {
+    // An optimizer made here holds its moments (twice the trainable weights) until disposed.
+    if (!opts.optimizer) optimizer.dispose();
+  }
   // Restore the best epoch's weights: after early stopping, after an interruption, or when a
   // later epoch overfit. With no completed epoch the initial weights stay.
   if (bestWeights) {
