@@ -203,21 +203,27 @@ test('the L2 patch gives the stock L1L2 loss and gradients on a Fashion-MNIST ba
     ],
   });
   const stock = await regularizedStep(model, x, labels);
-  const patched = await withFastL2(model, async () => {
+  const stockPenalty = tf.tidy(() => tf.addN(model.calculateLosses()).dataSync()[0]!);
+  const tensorsBefore = tf.memory().numTensors;
+  const { patched, patchedPenalty } = await withFastL2(model, async () => {
     assert.ok(Object.hasOwn(l2, 'apply'), 'the pure L2 regularizer is patched');
     assert.ok(!Object.hasOwn(l1l2, 'apply'), 'a regularizer with an L1 term is left alone');
-    return regularizedStep(model, x, labels);
+    // Outside a gradient tape too, as validation and checkpoints compute it.
+    const penalty = tf.tidy(() => tf.addN(model.calculateLosses()).dataSync()[0]!);
+    return { patched: await regularizedStep(model, x, labels), patchedPenalty: penalty };
   });
+  assert.equal(tf.memory().numTensors, tensorsBefore, 'tensors leaked by the patched penalty');
+  assert.ok(Math.abs(patchedPenalty - stockPenalty) <= 1e-4 * stockPenalty, `penalty ${patchedPenalty} against ${stockPenalty}`);
   assert.ok(!Object.hasOwn(l2, 'apply'), 'the patch is undone');
-  // sum(l2 * x^2) and l2 * sum(x^2) add up in different orders: float32 rounding apart.
-  assert.ok(Math.abs(patched.loss - stock.loss) <= 1e-5 * Math.abs(stock.loss), `loss ${patched.loss} against ${stock.loss}`);
+  // sum(l2 * x^2) and l2 * sum(x^2) add up 200,000 squares in different orders: float32 rounding apart.
+  assert.ok(Math.abs(patched.loss - stock.loss) <= 1e-4 * Math.abs(stock.loss), `loss ${patched.loss} against ${stock.loss}`);
   assert.ok(stock.loss > 1, 'the penalties are part of the loss');
   patched.grads.forEach((g, i) => {
     const err = relativeError(g, stock.grads[i]!);
     assert.ok(err <= 1e-6, `gradient of ${model.trainableWeights[i]!.originalName}: relative error ${err}`);
   });
   // The stock penalty writes several kernel-sized tensors per regularized layer (l2 * x * x, then the tape's products), the patched one one.
-  const kernelSizes = 784 * 256 + 256 * 10;
+  const kernelSizes = 784 * 256 + 64 * 10;
   assert.ok(patched.written <= stock.written - 3 * kernelSizes, `elements written: ${patched.written} patched, ${stock.written} stock`);
   tf.dispose(x);
   model.dispose();

@@ -21,7 +21,7 @@ import { emitMessage } from '../runtime/context.js';
 import { errorLine } from '../util/errors.js';
 
 export interface ReportOptions {
-  /** How a prediction's picture is found; default: the photo file, or the dataset sample in the tl cache. */
+  /** How a prediction's picture is found (called for a few samples at a time); default: the photo file, or the dataset sample in the tl cache. */
   loadSample?: SampleLoader;
   /** Misclassified samples shown at most. */
   maxMisclassified?: number;

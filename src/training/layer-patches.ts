@@ -148,13 +148,14 @@ function l2Penalty(l2: number): (x: tf.Tensor) => tf.Scalar {
  */
 export async function withFastL2<T>(model: tf.LayersModel, fn: () => Promise<T>): Promise<T> {
   const patched = new Set<L1L2Regularizer>();
-  for (const layer of allLayers(model)) {
-    const regularizer = (layer as unknown as { kernelRegularizer?: L1L2Regularizer }).kernelRegularizer;
-    if (!regularizer || patched.has(regularizer) || regularizer.getClassName() !== 'L1L2' || regularizer.l1 !== 0 || regularizer.l2 === 0) continue;
-    Object.defineProperty(regularizer, 'apply', { value: l2Penalty(regularizer.l2), configurable: true, writable: true });
-    patched.add(regularizer);
-  }
   try {
+    for (const layer of allLayers(model)) {
+      const regularizer = (layer as unknown as { kernelRegularizer?: L1L2Regularizer }).kernelRegularizer;
+      // An `apply` of the instance's own is someone else's patch (or a fit already running on a model sharing it): left alone.
+      if (!regularizer || Object.hasOwn(regularizer, 'apply') || regularizer.getClassName() !== 'L1L2' || regularizer.l1 !== 0 || regularizer.l2 === 0) continue;
+      Object.defineProperty(regularizer, 'apply', { value: l2Penalty(regularizer.l2), configurable: true, writable: true });
+      patched.add(regularizer);
+    }
     return await fn();
   } finally {
     for (const regularizer of patched) delete (regularizer as Partial<L1L2Regularizer>).apply;

@@ -206,7 +206,17 @@ const CHECKPOINT_INTERVAL_MS = 10_000;
  * Only the model's trainable weights change (plus BN statistics when batchNorm is 'train').
  */
 export async function fit(model: tf.LayersModel, train: BatchSource, opts: FitOptions): Promise<FitResult> {
-  const optimizer = opts.optimizer ?? adam(opts.lr);
+  if (opts.optimizer) return fitWith(model, train, opts, opts.optimizer);
+  // An optimizer made here holds its moments (twice the trainable weights) until disposed.
+  const optimizer = adam(opts.lr);
+  try {
+    return await fitWith(model, train, opts, optimizer);
+  } finally {
+    optimizer.dispose();
+  }
+}
+
+async function fitWith(model: tf.LayersModel, train: BatchSource, opts: FitOptions, optimizer: tf.Optimizer): Promise<FitResult> {
   const monitor = opts.earlyStopping?.monitor ?? 'val_loss';
   const started = Date.now();
   const { loop, bestWeights: resumedBest } = await startingState(model, optimizer, opts);
@@ -272,12 +282,7 @@ export async function fit(model: tf.LayersModel, train: BatchSource, opts: FitOp
   };
 
   const patched = () => withSeededDropout(model, dropoutRng, () => (opts.batchNorm === 'inference' ? withBatchNormInference(model, run) : run()));
-  try {
-    await withTlKernels(() => withFusedConvolutions(model, () => withFastL2(model, patched)));
-  } finally {
-    // An optimizer made here holds its moments (twice the trainable weights) until disposed.
-    if (!opts.optimizer) optimizer.dispose();
-  }
+  await withTlKernels(() => withFusedConvolutions(model, () => withFastL2(model, patched)));
   // Restore the best epoch's weights: after early stopping, after an interruption, or when a
   // later epoch overfit. With no completed epoch the initial weights stay.
   if (bestWeights) {
